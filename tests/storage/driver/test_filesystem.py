@@ -1,0 +1,241 @@
+"""
+Tests for L{txregistry.storage.driver.filesystem}.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import threading
+from pathlib import Path
+from typing import IO, Any
+
+import pytest
+import pytest_twisted
+from twisted.internet import reactor
+from twisted.python.threadpool import ThreadPool
+
+from txregistry.interfaces import IStorageDriver
+from txregistry.storage.driver.base import CheckedDriver
+from txregistry.storage.driver.errors import UnexpectedError
+from txregistry.storage.driver.filesystem import FilesystemDriver
+from txregistry.storage.driver.testsuite import (
+    MiB,
+    RecordingProducer,
+    StorageDriverTests,
+    someBytes,
+)
+
+POOL_NAME = "test-storage"
+
+
+def startPool() -> ThreadPool:
+    """
+    @return: a started pool whose threads are named after L{POOL_NAME}.
+    """
+    pool = ThreadPool(minthreads=0, maxthreads=4, name=POOL_NAME)
+    pool.start()
+    return pool
+
+
+class TestFilesystemDriver(StorageDriverTests):
+    """
+    The shared driver suite, over L{FilesystemDriver} with small water marks.
+    """
+
+    highWater = 64 * 1024
+
+    def makeDriver(self, tmpPath: Path) -> IStorageDriver:
+        self.root, self.pool = tmpPath, startPool()
+        return FilesystemDriver(str(tmpPath), reactor, self.pool,
+                                highWater=self.highWater, lowWater=16 * 1024,
+                                syncEvery=MiB)
+
+    def cleanDriver(self) -> None:
+        self.pool.stop()
+        assert os.listdir(self.root) == [], "files were left under the root"
+
+
+class FailingFile:
+    """
+    A file whose writes fail with ENOSPC.
+
+    @ivar writes: how many writes were tried.
+    """
+
+    def __init__(self, f: IO[bytes]) -> None:
+        self._file = f
+        self.writes = 0
+
+    def write(self, data: bytes) -> int:
+        self.writes += 1
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._file, name)
+
+    def __enter__(self) -> FailingFile:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._file.close()
+
+
+class TestFilesystemSpecifics:
+    """
+    What only the filesystem driver promises.
+    """
+
+    @pytest.fixture(autouse=True)
+    def _pool(self, tmp_path: Path) -> Any:
+        self.root = tmp_path
+        self.pool = startPool()
+        self.opened: list[tuple[str, str, str]] = []
+        self.synced: list[tuple[int, str]] = []
+        self.failing: list[FailingFile] = []
+        self.failMode: str | None = None
+        yield
+        self.pool.stop()
+
+    def opener(self, path: str, mode: str) -> IO[bytes]:
+        self.opened.append((path, mode, threading.current_thread().name))
+        f = open(path, mode)
+        if mode == self.failMode:
+            self.failing.append(FailingFile(f))
+            return self.failing[-1]  # type: ignore[return-value]
+        return f
+
+    def fdatasync(self, fd: int) -> None:
+        self.synced.append((os.lseek(fd, 0, os.SEEK_CUR),
+                            threading.current_thread().name))
+        os.fdatasync(fd)
+
+    def driver(self, **tuning: int) -> Any:
+        return CheckedDriver(FilesystemDriver(
+            str(self.root), reactor, self.pool, opener=self.opener,
+            fdatasync=self.fdatasync, **tuning))
+
+    @pytest_twisted.ensureDeferred
+    async def test_plainFiles(self) -> None:
+        """Stored files are plain files at <root><path>, with open()'s mode."""
+        driver = self.driver()
+        await driver.putContent("/a/small", b"small")
+        writer = await driver.writer("/a/b/large")
+        writer.write(someBytes(MiB))
+        await writer.commit()
+        assert (self.root / "a" / "small").read_bytes() == b"small"
+        assert (self.root / "a" / "b" / "large").read_bytes() == someBytes(MiB)
+        (self.root / "reference").write_bytes(b"")
+        (self.root / "refdir").mkdir()
+        mode = (self.root / "reference").stat().st_mode
+        assert (self.root / "a" / "small").stat().st_mode == mode
+        assert (self.root / "a" / "b").stat().st_mode == (
+            self.root / "refdir").stat().st_mode
+
+    @pytest_twisted.ensureDeferred
+    async def test_putContentLeavesNoTemporary(self) -> None:
+        """putContent leaves only the final file, and a failed one leaves the old."""
+        driver = self.driver()
+        for n in range(3):
+            await driver.putContent("/a/file", b"v%d" % n)
+        assert os.listdir(self.root / "a") == ["file"]
+        self.failMode = "xb"
+        with pytest.raises(UnexpectedError) as caught:
+            await driver.putContent("/a/file", b"never")
+        assert caught.value.enclosed.errno == errno.ENOSPC
+        assert os.listdir(self.root / "a") == ["file"]
+        assert await driver.getContent("/a/file") == b"v2"
+
+    @pytest_twisted.ensureDeferred
+    async def test_temporaryHidden(self) -> None:
+        """A temporary file of putContent is never listed nor walked."""
+        driver = self.driver()
+        await driver.putContent("/a/file", b"x")
+        (self.root / "a" / "file~0123").write_bytes(b"partial")
+        assert await driver.list("/a") == ["/a/file"]
+        assert [info.path for info in await driver.walk("/")] == ["/a", "/a/file"]
+
+    @pytest_twisted.ensureDeferred
+    async def test_syncsDuringLongWrite(self) -> None:
+        """A long write syncs every syncEvery bytes, and commit syncs the rest."""
+        driver = self.driver(syncEvery=MiB)
+        writer = await driver.writer("/a/file")
+        for n in range(4):
+            writer.write(someBytes(MiB, n))
+        await writer.commit()
+        offsets = [offset for offset, _ in self.synced]
+        assert offsets[0] < 4 * MiB
+        assert offsets[-1] == 4 * MiB
+        assert len(offsets) >= 3
+
+    @pytest_twisted.ensureDeferred
+    async def test_closeDoesNotSync(self) -> None:
+        """close() stores without syncing; commit() syncs once."""
+        driver = self.driver()
+        writer = await driver.writer("/a/file")
+        writer.write(b"data")
+        await writer.close()
+        assert self.synced == []
+        writer = await driver.writer("/a/file", True)
+        writer.write(b"more")
+        await writer.commit()
+        assert [offset for offset, _ in self.synced] == [8]
+
+    @pytest_twisted.ensureDeferred
+    async def test_ioInThreadPool(self) -> None:
+        """Every open, write and sync happens in a thread of the injected pool."""
+        driver = self.driver(syncEvery=1)
+        await driver.putContent("/a/file", b"content")
+        assert await driver.getContent("/a/file") == b"content"
+        reader = await driver.reader("/a/file", 3)
+        assert await reader.read(100) == b"tent"
+        await reader.close()
+        writer = await driver.writer("/a/file", True)
+        writer.write(b"!")
+        await writer.commit()
+        threads = [name for *_, name in self.opened + self.synced]
+        assert len(threads) == 7
+        assert all(name.startswith(f"PoolThread-{POOL_NAME}-") for name in threads)
+
+    @pytest_twisted.ensureDeferred
+    async def test_backgroundWriteErrorOnCommit(self) -> None:
+        """An I/O error in a background write surfaces on commit; writing stops."""
+        driver = self.driver()
+        self.failMode = "wb"
+        writer = await driver.writer("/a/file")
+        writer.write(b"lost")
+        writer.write(b"also lost")
+        assert writer.size() == 13
+        with pytest.raises(UnexpectedError) as caught:
+            await writer.commit()
+        assert caught.value.enclosed.errno == errno.ENOSPC
+        assert self.failing[0].writes == 1
+        assert self.synced == []
+
+    @pytest_twisted.ensureDeferred
+    async def test_backgroundWriteErrorResumesProducer(self) -> None:
+        """A failed write drops the queue, so a paused producer is resumed."""
+        driver = self.driver(highWater=10, lowWater=5)
+        self.failMode = "wb"
+        writer = await driver.writer("/a/file")
+        producer = RecordingProducer()
+        writer.registerProducer(producer, True)
+        writer.write(b"more than ten bytes")
+        assert producer.events == ["pause"]
+        with pytest.raises(UnexpectedError):
+            await writer.close()
+        assert producer.events == ["pause", "resume"]
+
+    @pytest_twisted.ensureDeferred
+    async def test_redirectURL(self) -> None:
+        """The filesystem driver has no URL to redirect to."""
+        assert await self.driver().redirectURL("/a/file", "GET") is None
+
+    @pytest_twisted.ensureDeferred
+    async def test_moveOnDisk(self) -> None:
+        """move replaces the destination file on disk with the source's bytes."""
+        driver = self.driver()
+        await driver.putContent("/a/upload/data", b"blob")
+        await driver.move("/a/upload/data", "/a/blobs/ab/data")
+        assert (self.root / "a" / "blobs" / "ab" / "data").read_bytes() == b"blob"
+        assert not (self.root / "a" / "upload" / "data").exists()

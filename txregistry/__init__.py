@@ -1,0 +1,1 @@
+"""txregistry: a container image registry on Twisted."""

@@ -1,0 +1,155 @@
+"""
+The registry's HTTP API: the routes of the Docker Registry HTTP API V2 and
+the OCI Distribution Specification, bound to their handlers.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from klein import Klein
+from twisted.logger import Logger
+from twisted.python.failure import Failure
+from twisted.web.iweb import IRequest
+from twisted.web.resource import IResource, Resource
+from werkzeug.exceptions import HTTPException
+
+from txregistry.api.blobs import BlobHandlers
+from txregistry.api.listing import ListingHandlers
+from txregistry.api.manifests import ManifestHandlers
+from txregistry.api.requests import API_VERSION_HEADER, respond, respondJSON
+from txregistry.api.uploads import UploadHandlers
+from txregistry.errors import RegistryError, Unknown, Unsupported
+from txregistry.interfaces import IStorageDriver
+from txregistry.storage.registry import Registry
+
+NAME = "/v2/<path:name>"
+
+
+class RegistryApp:
+    """
+    The Docker Registry HTTP API V2 / OCI Distribution API on one storage
+    driver.
+
+    @param config: the L{txregistry.config.Configuration}.
+    @param driver: the L{IStorageDriver} holding the data.
+    @param reactor: the reactor (its clock stamps uploads).
+    """
+
+    app = Klein()
+    log = Logger()
+
+    def __init__(self, config: Any, driver: IStorageDriver, reactor: Any) -> None:
+        self.config = config
+        registry = Registry.onDriver(driver, reactor)
+        self.blobs = BlobHandlers(registry, config)
+        self.uploads = UploadHandlers(registry, config)
+        self.manifests = ManifestHandlers(registry, config)
+        self.listing = ListingHandlers(registry, config)
+
+    def resource(self) -> IResource:
+        """
+        @return: the resource serving the API, which adds the API version
+            header and C{http.headers} to every response.
+        """
+        return _HeaderResource(self.app.resource(), self.config.http.headers)
+
+    @app.route("/v2/", methods=["GET", "HEAD"])
+    def base(self, request: IRequest) -> bytes:
+        return respondJSON(request, {})
+
+    @app.route(NAME + "/blobs/<digest>", methods=["GET", "HEAD"])
+    def getBlob(self, request: IRequest, name: str, digest: str) -> Any:
+        return self.blobs.get(request, name, digest)
+
+    @app.route(NAME + "/blobs/<digest>", methods=["DELETE"])
+    def deleteBlob(self, request: IRequest, name: str, digest: str) -> Any:
+        return self.blobs.delete(request, name, digest)
+
+    @app.route(NAME + "/blobs/uploads/", methods=["POST"])
+    def startUpload(self, request: IRequest, name: str) -> Any:
+        return self.uploads.start(request, name)
+
+    @app.route(NAME + "/blobs/uploads/<uploadID>", methods=["PATCH"])
+    def patchUpload(self, request: IRequest, name: str, uploadID: str) -> Any:
+        return self.uploads.patch(request, name, uploadID)
+
+    @app.route(NAME + "/blobs/uploads/<uploadID>", methods=["PUT"])
+    def finishUpload(self, request: IRequest, name: str, uploadID: str) -> Any:
+        return self.uploads.finish(request, name, uploadID)
+
+    @app.route(NAME + "/blobs/uploads/<uploadID>", methods=["GET"])
+    def uploadStatus(self, request: IRequest, name: str, uploadID: str) -> Any:
+        return self.uploads.status(request, name, uploadID)
+
+    @app.route(NAME + "/blobs/uploads/<uploadID>", methods=["DELETE"])
+    def cancelUpload(self, request: IRequest, name: str, uploadID: str) -> Any:
+        return self.uploads.cancel(request, name, uploadID)
+
+    @app.route(NAME + "/manifests/<reference>", methods=["GET", "HEAD"])
+    def getManifest(self, request: IRequest, name: str, reference: str) -> Any:
+        return self.manifests.get(request, name, reference)
+
+    @app.route(NAME + "/manifests/<reference>", methods=["PUT"])
+    def putManifest(self, request: IRequest, name: str, reference: str) -> Any:
+        return self.manifests.put(request, name, reference)
+
+    @app.route(NAME + "/manifests/<reference>", methods=["DELETE"])
+    def deleteManifest(self, request: IRequest, name: str, reference: str) -> Any:
+        return self.manifests.delete(request, name, reference)
+
+    @app.route(NAME + "/tags/list", methods=["GET", "HEAD"])
+    def listTags(self, request: IRequest, name: str) -> Any:
+        return self.listing.tags(request, name)
+
+    @app.route("/v2/_catalog", methods=["GET", "HEAD"])
+    def catalog(self, request: IRequest) -> Any:
+        return self.listing.catalog(request)
+
+    @app.handle_errors(RegistryError)
+    def registryError(self, request: IRequest, failure: Failure) -> bytes:
+        return _errorResponse(request, failure.value)
+
+    @app.handle_errors(HTTPException)
+    def routingError(self, request: IRequest, failure: Failure) -> bytes:
+        error = failure.value
+        if error.code == 405:
+            return _errorResponse(request, Unsupported(message="method not allowed"))
+        return _errorResponse(request, RegistryError(
+            message=error.name.lower(), status=error.code))
+
+    @app.handle_errors(Exception)
+    def unexpectedError(self, request: IRequest, failure: Failure) -> bytes:
+        self.log.failure("handling {method} {path}", failure,
+                         method=request.method, path=request.path)
+        return _errorResponse(request, Unknown())
+
+
+def _errorResponse(request: IRequest, error: RegistryError) -> bytes:
+    request.setHeader(b"Content-Type", b"application/json")
+    body = error.body()
+    if request.method == b"HEAD":
+        body = b""
+    for name, value in error.headers.items():
+        request.setHeader(name, value)
+    return respond(request, error.status, body=body)
+
+
+class _HeaderResource(Resource):
+    """
+    Adds fixed headers to every response of the resource it wraps.
+    """
+
+    isLeaf = True
+
+    def __init__(self, wrapped: IResource, extra: dict[str, list[str]]) -> None:
+        super().__init__()
+        self._wrapped = wrapped
+        self._headers = [API_VERSION_HEADER] + [
+            (name.encode("latin-1"), value.encode("latin-1"))
+            for name, values in extra.items() for value in values]
+
+    def render(self, request: IRequest) -> Any:
+        for name, value in self._headers:
+            request.responseHeaders.addRawHeader(name, value)
+        return self._wrapped.render(request)

@@ -1,0 +1,69 @@
+"""
+Listings: C{/v2/<name>/tags/list} and C{/v2/_catalog}, paginated with C{n}
+and C{last} as the spec says.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import urlencode
+
+from twisted.web.iweb import IRequest
+
+from txregistry.api.requests import checkName, queryArg, respondJSON
+from txregistry.errors import NameUnknown, PaginationNumberInvalid
+from txregistry.storage.catalog import listRepositories
+from txregistry.storage.registry import Registry
+
+
+def paginate(request: IRequest, entries: list[str], path: str) -> tuple[list[str], dict[str, str]]:
+    """
+    Apply C{n} and C{last} to sorted C{entries}.
+
+    @return: the page, and the headers to send (a C{Link} to the next page
+        when entries remain).
+    @raise PaginationNumberInvalid: if C{n} is not a non-negative integer.
+    """
+    last = queryArg(request, "last")
+    if last is not None:
+        entries = [entry for entry in entries if entry > last]
+    number = queryArg(request, "n")
+    if number is None:
+        return entries, {}
+    if not number.isdigit():
+        raise PaginationNumberInvalid(number)
+    limit = int(number)
+    if len(entries) <= limit:
+        return entries, {}
+    page = entries[:limit]
+    query = urlencode({"n": limit, "last": page[-1]}) if page else urlencode({"n": limit})
+    return page, {"Link": f'<{path}?{query}>; rel="next"'}
+
+
+class ListingHandlers:
+    """
+    Listing tags and repositories.
+    """
+
+    def __init__(self, registry: Registry, config: Any) -> None:
+        self.registry = registry
+        self.config = config
+
+    async def tags(self, request: IRequest, name: str) -> bytes:
+        """
+        C{GET /v2/<name>/tags/list}.
+        """
+        checkName(request, name)
+        tags = await self.registry.tags.list(name)
+        if tags is None:
+            raise NameUnknown(name)
+        page, headers = paginate(request, tags, f"/v2/{name}/tags/list")
+        return respondJSON(request, {"name": name, "tags": page}, headers=headers)
+
+    async def catalog(self, request: IRequest) -> bytes:
+        """
+        C{GET /v2/_catalog}.
+        """
+        names = await listRepositories(self.registry.driver)
+        page, headers = paginate(request, names, "/v2/_catalog")
+        return respondJSON(request, {"repositories": page}, headers=headers)

@@ -1,0 +1,111 @@
+"""
+Manifests: C{/v2/<name>/manifests/<tag or digest>}.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from twisted.web.iweb import IRequest
+
+from txregistry.api.requests import absoluteURL, checkName, header, parseDigest, readBody, respond
+from txregistry.digest import CANONICAL, Digest
+from txregistry.errors import DigestInvalid, ManifestUnknown, TagInvalid, Unsupported
+from txregistry.manifest import MAX_MANIFEST_SIZE, MEDIA_TYPES, sniffMediaType
+from txregistry.reference import isValidTag
+from txregistry.storage.registry import Registry
+
+
+def parseReference(reference: str) -> Digest | str:
+    """
+    @return: the L{Digest} or the tag C{reference} names.
+    @raise DigestInvalid: for a malformed digest.
+    @raise TagInvalid: for a malformed tag.
+    """
+    if ":" in reference:
+        return parseDigest(reference)
+    if not isValidTag(reference):
+        raise TagInvalid(reference, message="invalid tag")
+    return reference
+
+
+def _accepted(request: IRequest) -> set[str]:
+    types: set[str] = set()
+    for value in request.requestHeaders.getRawHeaders(b"accept", []):
+        for item in value.decode("latin-1").split(","):
+            types.add(item.split(";", 1)[0].strip().lower())
+    return types
+
+
+class ManifestHandlers:
+    """
+    Pushing, pulling and deleting manifests.
+    """
+
+    def __init__(self, registry: Registry, config: Any) -> None:
+        self.registry = registry
+        self.config = config
+
+    async def _resolve(self, name: str, reference: Digest | str) -> Digest:
+        if isinstance(reference, Digest):
+            return reference
+        digest = await self.registry.tags.resolve(name, reference)
+        if digest is None:
+            raise ManifestUnknown({"tag": reference}, message="manifest unknown")
+        return digest
+
+    async def get(self, request: IRequest, name: str, reference: str) -> bytes:
+        """
+        C{GET} and C{HEAD}: the manifest as pushed, if the client accepts its
+        media type.
+        """
+        checkName(request, name)
+        digest = await self._resolve(name, parseReference(reference))
+        payload = await self.registry.manifests.get(name, digest)
+        mediaType = sniffMediaType(json.loads(payload)) or "application/json"
+        accepted = _accepted(request) & (MEDIA_TYPES | {"*/*"})
+        if accepted and mediaType not in accepted and "*/*" not in accepted:
+            raise ManifestUnknown(
+                {"mediaType": mediaType},
+                message=f"manifest is a {mediaType}, which the Accept header excludes")
+        return respond(request, 200, {
+            "Content-Type": mediaType,
+            "Docker-Content-Digest": str(digest),
+            "ETag": f'"{digest}"',
+        }, payload)
+
+    async def put(self, request: IRequest, name: str, reference: str) -> bytes:
+        """
+        C{PUT}: check and store a manifest, and tag it if the reference is a
+        tag.
+        """
+        checkName(request, name)
+        target = parseReference(reference)
+        payload = await readBody(request, MAX_MANIFEST_SIZE)
+        algorithm = target.algorithm if isinstance(target, Digest) else CANONICAL
+        digest = Digest.of(payload, algorithm)
+        if isinstance(target, Digest) and target != digest:
+            raise DigestInvalid(str(target), message="the manifest does not match its digest")
+        await self.registry.manifests.put(name, payload, header(request, "content-type"), digest)
+        if isinstance(target, str):
+            await self.registry.tags.tag(name, target, digest)
+        return respond(request, 201, {
+            "Location": absoluteURL(request, self.config.http, f"/v2/{name}/manifests/{digest}"),
+            "Docker-Content-Digest": str(digest),
+        })
+
+    async def delete(self, request: IRequest, name: str, reference: str) -> bytes:
+        """
+        C{DELETE}: by digest, the manifest and every tag naming it; by tag,
+        only the tag.
+        """
+        checkName(request, name)
+        target = parseReference(reference)
+        if not self.config.storage.delete_enabled:
+            raise Unsupported(message="deletes are disabled (storage.delete.enabled)")
+        if isinstance(target, Digest):
+            await self.registry.manifests.delete(name, target)
+        elif not await self.registry.tags.untag(name, target):
+            raise ManifestUnknown({"tag": target})
+        return respond(request, 202)

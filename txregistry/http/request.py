@@ -1,0 +1,133 @@
+"""
+The request/channel pair that lets a resource handle a request while its
+body is still arriving.
+
+Twisted Web reads a whole body into C{request.content} before any resource
+renders.  For the requests the site names (blob uploads, manifest puts), a
+L{StreamingRequest} instead dispatches itself to the resource as soon as its
+headers are complete and hands the body over chunk by chunk, as a
+L{RequestBody}.  A resource that answers before the body is complete (an
+error, a refusal) makes the connection close after the answer, as the rest of
+the body will never be read.
+"""
+
+from __future__ import annotations
+
+from io import BytesIO
+
+from twisted.web.http import HTTPChannel
+from twisted.web.server import Request
+
+from txregistry.http.body import RequestBody
+
+
+class StreamingRequest(Request):
+    """
+    A request that streams its body when its site says so.
+
+    @ivar body: the L{RequestBody} of a streamed request, else L{None} (the
+        body is then in C{content}, as usual).
+    """
+
+    body: RequestBody | None = None
+    _dispatched = False
+    _channelDone = False
+    _finishPending = False
+
+    def gotLength(self, length: int | None) -> None:
+        channel = self.channel
+        command = getattr(channel, "_command", None) or getattr(channel, "command", b"")
+        path = getattr(channel, "_path", None) or getattr(channel, "path", b"")
+        site = channel.site
+        if not site.streamsBody(command, path):
+            super().gotLength(length)
+            return
+        self.content = BytesIO()
+        self.body = RequestBody(self.transport, length)
+        self._dispatched = True
+        version = getattr(channel, "_version", b"HTTP/2")
+        super().requestReceived(command, path, version)
+
+    def handleContentChunk(self, data: bytes) -> None:
+        if self.body is None:
+            super().handleContentChunk(data)
+        else:
+            self.body.dataReceived(data)
+
+    def requestReceived(self, command: bytes, path: bytes, version: bytes) -> None:
+        if not self._dispatched:
+            super().requestReceived(command, path, version)
+            return
+        # The channel says the body is complete; the request was dispatched
+        # when its headers were.
+        self._channelDone = True
+        assert self.body is not None
+        self.body.bodyComplete()
+        if self._finishPending:
+            super().finish()
+
+    def write(self, data: bytes) -> None:
+        if not self.startedWriting:
+            self._closeIfBodyUnread()
+        super().write(data)
+
+    def finish(self) -> None:
+        if self.body is None or self._channelDone or self._disconnected:
+            super().finish()
+        elif self.body.allReceived:
+            # The channel is about to end the body (in this very call stack);
+            # finishing now would let it parse the end of this request as the
+            # start of the next.
+            self._finishPending = True
+        else:
+            self._closeIfBodyUnread()
+            super().finish()
+
+    def connectionLost(self, reason) -> None:  # type: ignore[no-untyped-def]
+        if self.body is not None:
+            self.body.bodyFailed(reason)
+        super().connectionLost(reason)
+
+    def _closeIfBodyUnread(self) -> None:
+        body = self.body
+        if body is None or self._channelDone or body.allReceived:
+            return
+        body.discard()
+        self.setHeader(b"Connection", b"close")
+        abandon = getattr(self.channel, "abandonRequestBody", None)
+        if abandon is not None:
+            abandon()
+
+
+class RegistryChannel(HTTPChannel):
+    """
+    An HTTP/1.1 channel that can give up reading a request's body: the
+    response to that request is then the last one on the connection.
+    """
+
+    _abandoned = False
+
+    def abandonRequestBody(self) -> None:
+        """
+        Ignore everything the client sends from now on and close the
+        connection once the current response is written.
+        """
+        self._abandoned = True
+        self.persistent = False
+
+    def lineReceived(self, line: bytes) -> None:
+        if not self._abandoned:
+            super().lineReceived(line)
+
+    def rawDataReceived(self, data: bytes) -> None:
+        if not self._abandoned:
+            super().rawDataReceived(data)
+
+    def allContentReceived(self) -> None:
+        if not self._abandoned:
+            super().allContentReceived()
+
+    def _send100Continue(self) -> None:
+        # A request refused while its headers were handled gets no 100.
+        if not self._abandoned:
+            super()._send100Continue()

@@ -1,0 +1,47 @@
+"""
+The registry's HTTP site: uploads and manifest puts stream their bodies.
+"""
+
+from __future__ import annotations
+
+import re
+
+from twisted.web.http import _GenericHTTPChannelProtocol
+from twisted.web.server import Site
+
+from txregistry.http.request import RegistryChannel, StreamingRequest
+
+# Requests whose bodies go to the handler as they arrive: blob upload
+# chunks and manifests (refused past their size limit without being read).
+_STREAMED = re.compile(
+    rb"^/v2/.+/(?:blobs/uploads/[^/?]*|manifests/[^/?]+)(?:\?.*)?$", re.DOTALL)
+_STREAMED_METHODS = frozenset([b"POST", b"PATCH", b"PUT"])
+
+
+def isStreamedRequest(method: bytes, path: bytes) -> bool:
+    """
+    @param method: the request's method.
+    @param path: the request's target, with its query.
+    @return: whether the request's body is streamed to its handler.
+    """
+    return method in _STREAMED_METHODS and _STREAMED.match(path) is not None
+
+
+class RegistrySite(Site):
+    """
+    A L{Site} whose upload requests are handled while their bodies arrive
+    (see L{StreamingRequest}).
+    """
+
+    requestFactory = StreamingRequest
+    displayTracebacks = False
+
+    def protocol(self):  # type: ignore[override]
+        return _GenericHTTPChannelProtocol(RegistryChannel())
+
+    def streamsBody(self, method: bytes, path: bytes) -> bool:
+        """
+        @return: whether the request with this method and target streams
+            its body (see L{isStreamedRequest}).
+        """
+        return isStreamedRequest(method, path)

@@ -1,0 +1,180 @@
+"""
+The contracts between txregistry's layers.
+
+Every method that may touch a disk or a network returns a L{Deferred}; none of
+them blocks the reactor.  Paths given to a driver are absolute, slash
+separated and relative to the driver's root: C{/docker/registry/v2/...}.  Each
+component matches C{[A-Za-z0-9._-]+} and is neither C{.} nor C{..}; anything
+else fails with L{txregistry.storage.driver.errors.InvalidPath}.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from twisted.internet.interfaces import IConsumer
+from zope.interface import Attribute, Interface
+
+
+@dataclass(frozen=True)
+class FileInfo:
+    """
+    What a driver knows of one path.
+
+    @ivar path: the driver path.
+    @ivar size: the size in bytes (0 for a directory).
+    @ivar modTime: the last modification time, in seconds since the epoch.
+    @ivar isDir: whether the path is a directory (a prefix of other paths).
+    """
+
+    path: str
+    size: int
+    modTime: float
+    isDir: bool
+
+
+class IFileReader(Interface):
+    """
+    Sequential reads from one stored file, opened at some offset.
+    """
+
+    def read(size: int):  # type: ignore[no-untyped-def]
+        """
+        Read up to C{size} bytes from the current position.
+
+        Only one read may be outstanding at a time.
+
+        @return: a L{Deferred} firing with the bytes read; C{b""} at the end
+            of the file.
+        """
+
+    def close():  # type: ignore[no-untyped-def]
+        """
+        Release the file.  Reads after this fail.  Safe to call twice.
+
+        @return: a L{Deferred} firing when the file is released.
+        """
+
+
+class IFileWriter(IConsumer):
+    """
+    An append-only writer to one stored file.
+
+    L{write} never blocks and never fails: it queues the bytes, and an error
+    while storing them is reported by the next L{close} or L{commit}.  A
+    writer is a consumer: a registered streaming producer is paused while more
+    than a high-water mark of bytes is queued and resumed when the queue has
+    drained below a low-water mark, so a fast client cannot fill the memory.
+
+    Exactly one of L{close}, L{commit} or L{cancel} ends a writer.
+    """
+
+    def write(data: bytes):  # type: ignore[no-untyped-def]
+        """
+        Queue C{data} to be appended.
+        """
+
+    def size():  # type: ignore[no-untyped-def]
+        """
+        @return: the file's size, counting every byte given to L{write} so
+            far (queued or stored), as an L{int}.
+        """
+
+    def close():  # type: ignore[no-untyped-def]
+        """
+        Store all queued bytes and release the file.  The content stays, and
+        a later C{writer(path, append=True)} continues it.
+
+        @return: a L{Deferred} firing when the bytes are stored.
+        """
+
+    def commit():  # type: ignore[no-untyped-def]
+        """
+        Store all queued bytes durably (synced to stable storage where the
+        driver can) and release the file.
+
+        @return: a L{Deferred} firing when the content is durable.
+        """
+
+    def cancel():  # type: ignore[no-untyped-def]
+        """
+        Drop the queued bytes, release the file and remove it.
+
+        @return: a L{Deferred} firing when the file is gone.
+        """
+
+
+class IStorageDriver(Interface):
+    """
+    A place to keep files, with the contract of distribution's storage
+    drivers.  Errors are the types of
+    L{txregistry.storage.driver.errors}.
+    """
+
+    name = Attribute("The driver's name, as in the configuration: C{str}.")
+
+    def getContent(path: str):  # type: ignore[no-untyped-def]
+        """
+        @return: a L{Deferred} firing with the whole content of a (small) file.
+        @raise PathNotFound: (asynchronously) if there is no such file.
+        """
+
+    def putContent(path: str, content: bytes):  # type: ignore[no-untyped-def]
+        """
+        Replace the content of a (small) file atomically and durably: a
+        reader sees the old content or the new one, never a part.
+        """
+
+    def reader(path: str, offset: int = 0):  # type: ignore[no-untyped-def]
+        """
+        @return: a L{Deferred} firing with an L{IFileReader} positioned at
+            C{offset}.
+        @raise PathNotFound: if there is no such file.
+        @raise InvalidOffset: if C{offset} is negative or past the end.
+        """
+
+    def writer(path: str, append: bool = False):  # type: ignore[no-untyped-def]
+        """
+        @return: a L{Deferred} firing with an L{IFileWriter}; with C{append}
+            it continues an existing file (which must exist), else it starts
+            the file afresh.
+        """
+
+    def stat(path: str):  # type: ignore[no-untyped-def]
+        """
+        @return: a L{Deferred} firing with the path's L{FileInfo}.
+        @raise PathNotFound: if nothing is stored at or below C{path}.
+        """
+
+    def list(path: str):  # type: ignore[no-untyped-def]
+        """
+        @return: a L{Deferred} firing with the sorted full paths of the
+            direct children of the directory C{path}.
+        @raise PathNotFound: if the directory does not exist.
+        """
+
+    def move(source: str, dest: str):  # type: ignore[no-untyped-def]
+        """
+        Move a file, replacing C{dest} if it exists, atomically where the
+        storage allows.  Parent directories of C{dest} are created.
+        @raise PathNotFound: if C{source} does not exist.
+        """
+
+    def delete(path: str):  # type: ignore[no-untyped-def]
+        """
+        Remove a file, or a directory and all below it.
+        @raise PathNotFound: if nothing is stored at or below C{path}.
+        """
+
+    def redirectURL(path: str, method: str):  # type: ignore[no-untyped-def]
+        """
+        @return: a L{Deferred} firing with a URL a client may fetch the
+            content from directly, or L{None} where the driver has none.
+        """
+
+    def walk(path: str):  # type: ignore[no-untyped-def]
+        """
+        @return: a L{Deferred} firing with the L{FileInfo} of every file and
+            directory below C{path} (not C{path} itself), sorted by path.
+        @raise PathNotFound: if the directory does not exist.
+        """

@@ -1,0 +1,146 @@
+"""
+The wrapper every storage driver goes through, as distribution's
+C{driver/base/base.go}: it checks paths and offsets before a driver sees
+them, and turns any L{OSError} of the backend into an L{UnexpectedError}, so
+that callers only ever see L{StorageDriverError}s.
+
+The paths accepted are absolute and C{/}-separated; each component matches
+C{[A-Za-z0-9._-]+} and is neither C{.} nor C{..}.  Empty components (C{//}),
+a trailing slash (C{/a/b/}) and the empty path are refused.  The root C{/} is
+accepted by L{stat}, L{list} and L{walk} only: nothing can be written,
+moved, deleted or read there.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any, cast
+
+from twisted.internet.defer import Deferred, fail, maybeDeferred
+from twisted.python.failure import Failure
+from zope.interface import implementer
+
+from txregistry.interfaces import FileInfo, IFileReader, IFileWriter, IStorageDriver
+from txregistry.storage.driver.errors import InvalidOffset, InvalidPath, UnexpectedError
+
+_NAME = re.compile(r"[A-Za-z0-9._-]+")
+Paths = list[str]
+Infos = list[FileInfo]
+
+
+def isValidName(name: str) -> bool:
+    """
+    @return: whether C{name} may be one component of a driver path.
+    """
+    return bool(_NAME.fullmatch(name)) and name not in (".", "..")
+
+
+def isValidPath(path: object, allowRoot: bool = False) -> bool:
+    """
+    @param allowRoot: whether C{/} itself is acceptable.
+    @return: whether C{path} is a driver path (see the module docstring).
+    """
+    if not isinstance(path, str) or not path.startswith("/"):
+        return False
+    if path == "/":
+        return allowRoot
+    return all(isValidName(name) for name in path[1:].split("/"))
+
+
+def _normalise(failure: Failure, name: str) -> Failure:
+    failure.trap(OSError)
+    return Failure(UnexpectedError(name, cast(BaseException, failure.value)))
+
+
+def _guard(name: str, call: Any, *args: Any) -> Deferred[Any]:
+    return maybeDeferred(call, *args).addErrback(_normalise, name)
+
+
+@implementer(IStorageDriver)
+class CheckedDriver:
+    """
+    An L{IStorageDriver} that checks every path, then delegates to another.
+
+    @ivar name: the wrapped driver's name.
+    """
+
+    def __init__(self, driver: IStorageDriver) -> None:
+        """
+        @param driver: the driver to check calls for.
+        """
+        self._driver = driver
+        self.name: str = driver.name
+
+    def _call(self, method: str, paths: tuple[str, ...], *args: Any,
+              allowRoot: bool = False) -> Deferred[Any]:
+        for path in paths:
+            if not isValidPath(path, allowRoot):
+                return fail(InvalidPath(self.name, path))
+        return _guard(self.name, getattr(self._driver, method), *paths, *args)
+
+    def getContent(self, path: str) -> Deferred[bytes]:
+        return self._call("getContent", (path,))
+
+    def putContent(self, path: str, content: bytes) -> Deferred[None]:
+        return self._call("putContent", (path,), content)
+
+    def reader(self, path: str, offset: int = 0) -> Deferred[IFileReader]:
+        if isValidPath(path) and offset < 0:
+            return fail(InvalidOffset(self.name, path, offset))
+        d = self._call("reader", (path,), offset)
+        return d.addCallback(_CheckedReader, self.name)
+
+    def writer(self, path: str, append: bool = False) -> Deferred[IFileWriter]:
+        d = self._call("writer", (path,), append)
+        return d.addCallback(_CheckedWriter, self.name)
+
+    def stat(self, path: str) -> Deferred[Any]:
+        return self._call("stat", (path,), allowRoot=True)
+
+    def list(self, path: str) -> Deferred[Paths]:
+        return self._call("list", (path,), allowRoot=True)
+
+    def move(self, source: str, dest: str) -> Deferred[None]:
+        return self._call("move", (source, dest))
+
+    def delete(self, path: str) -> Deferred[None]:
+        return self._call("delete", (path,))
+
+    def redirectURL(self, path: str, method: str) -> Deferred[str | None]:
+        return self._call("redirectURL", (path,), method)
+
+    def walk(self, path: str) -> Deferred[Infos]:
+        return self._call("walk", (path,), allowRoot=True)
+
+
+@implementer(IFileReader)
+class _CheckedReader:
+    def __init__(self, reader: IFileReader, name: str) -> None:
+        self._reader = reader
+        self._name = name
+
+    def read(self, size: int) -> Deferred[bytes]:
+        return _guard(self._name, self._reader.read, size)
+
+    def close(self) -> Deferred[None]:
+        return _guard(self._name, self._reader.close)
+
+
+@implementer(IFileWriter)
+class _CheckedWriter:
+    def __init__(self, writer: IFileWriter, name: str) -> None:
+        self._writer = writer
+        self._name = name
+        self.write = writer.write
+        self.size = writer.size
+        self.registerProducer = writer.registerProducer
+        self.unregisterProducer = writer.unregisterProducer
+
+    def close(self) -> Deferred[None]:
+        return _guard(self._name, self._writer.close)
+
+    def commit(self) -> Deferred[None]:
+        return _guard(self._name, self._writer.commit)
+
+    def cancel(self) -> Deferred[None]:
+        return _guard(self._name, self._writer.cancel)

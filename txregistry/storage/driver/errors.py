@@ -1,0 +1,59 @@
+"""
+The errors every storage driver raises, whatever its backend.
+"""
+
+
+class StorageDriverError(Exception):
+    """
+    Base class of the errors a driver reports.
+
+    @ivar driver: the name of the driver that failed.
+    """
+
+    def __init__(self, driver: str, message: str) -> None:
+        super().__init__(f"{driver}: {message}")
+        self.driver = driver
+
+
+class PathNotFound(StorageDriverError):
+    """
+    Nothing is stored at the path.
+    """
+
+    def __init__(self, driver: str, path: str) -> None:
+        super().__init__(driver, f"path not found: {path}")
+        self.path = path
+
+
+class InvalidPath(StorageDriverError):
+    """
+    The path is not one a driver accepts (see L{txregistry.interfaces}).
+    """
+
+    def __init__(self, driver: str, path: str) -> None:
+        super().__init__(driver, f"invalid path: {path!r}")
+        self.path = path
+
+
+class InvalidOffset(StorageDriverError):
+    """
+    A read was asked to start at a negative offset or past the end.
+    """
+
+    def __init__(self, driver: str, path: str, offset: int) -> None:
+        super().__init__(driver, f"invalid offset {offset} for {path}")
+        self.path = path
+        self.offset = offset
+
+
+class UnexpectedError(StorageDriverError):
+    """
+    The backend failed in a way the contract has no name for (a full disk,
+    a permission denied, ...).
+
+    @ivar enclosed: the backend's own exception.
+    """
+
+    def __init__(self, driver: str, enclosed: BaseException) -> None:
+        super().__init__(driver, f"{type(enclosed).__name__}: {enclosed}")
+        self.enclosed = enclosed

@@ -1,0 +1,72 @@
+"""
+Build the storage driver the configuration names, wrapped once in
+L{CheckedDriver}, with the services it needs running.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from typing import Any
+
+from twisted.application.service import IService, Service
+from twisted.python.threadpool import ThreadPool
+
+from txregistry.interfaces import IStorageDriver
+from txregistry.storage.driver.base import CheckedDriver
+from txregistry.storage.driver.filesystem import FilesystemDriver
+from txregistry.storage.driver.inmemory import InMemoryDriver
+
+
+class ThreadPoolService(Service):
+    """
+    Starts a thread pool with the service and stops it (waiting for its
+    threads) with the service.
+
+    @ivar pool: the L{ThreadPool}.
+    """
+
+    def __init__(self, pool: ThreadPool) -> None:
+        self.pool = pool
+
+    def startService(self) -> None:
+        super().startService()
+        self.pool.start()
+
+    def stopService(self) -> None:
+        super().stopService()
+        self.pool.stop()
+
+
+@dataclass(frozen=True)
+class StorageDriverSetup:
+    """
+    A driver and what must run for it to work.
+
+    @ivar driver: the checked L{IStorageDriver}.
+    @ivar services: L{IService}s to add to the application.
+    """
+
+    driver: IStorageDriver
+    services: list[IService] = field(default_factory=list)
+
+
+def makeDriver(storage: Any, reactor: Any) -> StorageDriverSetup:
+    """
+    @param storage: the C{storage} configuration: its C{driver} is
+        C{"filesystem"} or C{"inmemory"}; for C{"filesystem"}, its
+        C{filesystem} has C{rootdirectory} (absolute; created if missing)
+        and C{maxthreads}.
+    @param reactor: the reactor the driver delivers results in.
+    @raise ValueError: if the driver is unknown.
+    """
+    if storage.driver == "inmemory":
+        return StorageDriverSetup(CheckedDriver(InMemoryDriver()))
+    if storage.driver == "filesystem":
+        config = storage.filesystem
+        os.makedirs(config.rootdirectory, exist_ok=True)
+        pool = ThreadPool(minthreads=0, maxthreads=config.maxthreads,
+                          name="txregistry-storage")
+        driver = FilesystemDriver(config.rootdirectory, reactor, pool)
+        return StorageDriverSetup(CheckedDriver(driver), [ThreadPoolService(pool)])
+    raise ValueError(f"unknown storage driver: {storage.driver!r}")

@@ -1,0 +1,349 @@
+"""
+A storage driver keeping files in a local directory, in the same tree
+distribution's C{filesystem} driver uses: the file at driver path C{/a/b} is
+C{<rootdirectory>/a/b}.  Every blocking call runs in a thread pool.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import shutil
+from collections.abc import Callable
+from contextlib import suppress
+from stat import S_ISDIR
+from typing import IO, Any, cast
+
+from twisted.internet.defer import Deferred, succeed
+from twisted.internet.interfaces import IProducer, IPushProducer, IReactorFromThreads
+from twisted.internet.threads import deferToThreadPool
+from twisted.python.failure import Failure
+from twisted.python.threadpool import ThreadPool
+from zope.interface import implementer
+
+from txregistry.interfaces import FileInfo, IFileReader, IFileWriter, IStorageDriver
+from txregistry.storage.driver.base import Infos, Paths, isValidName
+from txregistry.storage.driver.errors import InvalidOffset, PathNotFound
+
+MiB = 1024 * 1024
+_NAME = "filesystem"
+_MISSING = (FileNotFoundError, NotADirectoryError)
+
+
+def _syncDirectory(path: str) -> None:
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+@implementer(IStorageDriver)
+class FilesystemDriver:
+    """
+    The C{filesystem} driver.
+
+    Temporary files are named with a C{~}, which no driver path may hold, so
+    L{list} and L{walk} never show them.
+
+    @ivar name: C{"filesystem"}.
+    """
+
+    name = _NAME
+
+    def __init__(self, rootdirectory: str, reactor: IReactorFromThreads,
+                 threadpool: ThreadPool, *, highWater: int = 8 * MiB,
+                 lowWater: int = 2 * MiB, syncEvery: int = 64 * MiB,
+                 opener: Callable[[str, str], IO[bytes]] = open,
+                 fdatasync: Callable[[int], None] = os.fdatasync) -> None:
+        """
+        @param rootdirectory: the directory holding the tree (which need
+            not exist yet).
+        @param reactor: the reactor results are delivered in.
+        @param threadpool: the (started) pool every blocking call runs in.
+        @param highWater: a writer pauses its producer when more bytes than
+            this are waiting to be written.
+        @param lowWater: and resumes it when fewer than this are waiting.
+        @param syncEvery: a writer syncs its file's data every this many
+            bytes, so that L{IFileWriter.commit} has little left to sync.
+        @param opener: opens a file, as L{open} with a binary mode (tests
+            inject their own).
+        @param fdatasync: syncs a file descriptor's data (tests count it).
+        """
+        self._root = rootdirectory.rstrip("/")
+        self._reactor = reactor
+        self._pool = threadpool
+        self._open = opener
+        self._fdatasync = fdatasync
+        self._tuning = (highWater, lowWater, syncEvery)
+
+    def _run(self, call: Callable[..., Any], *args: Any) -> Deferred[Any]:
+        return deferToThreadPool(self._reactor, self._pool, call, *args)
+
+    def _local(self, path: str) -> str:
+        return self._root + path.rstrip("/")
+
+    def getContent(self, path: str) -> Deferred[bytes]:
+        def get() -> bytes:
+            try:
+                with self._open(self._local(path), "rb") as f:
+                    return f.read()
+            except (*_MISSING, IsADirectoryError):
+                raise PathNotFound(_NAME, path) from None
+        return self._run(get)
+
+    def putContent(self, path: str, content: bytes) -> Deferred[None]:
+        def put() -> None:
+            local = self._local(path)
+            directory = os.path.dirname(local)
+            os.makedirs(directory, exist_ok=True)
+            temporary = f"{local}~{secrets.token_hex(8)}"
+            try:
+                with self._open(temporary, "xb") as f:
+                    f.write(content)
+                    f.flush()
+                    self._fdatasync(f.fileno())
+                os.replace(temporary, local)
+            except BaseException:
+                if os.path.lexists(temporary):
+                    os.unlink(temporary)
+                raise
+            _syncDirectory(directory)
+        return self._run(put)
+
+    def reader(self, path: str, offset: int = 0) -> Deferred[IFileReader]:
+        def open_() -> IFileReader:
+            try:
+                f = self._open(self._local(path), "rb")
+            except (*_MISSING, IsADirectoryError):
+                raise PathNotFound(_NAME, path) from None
+            if offset > os.fstat(f.fileno()).st_size:
+                f.close()
+                raise InvalidOffset(_NAME, path, offset)
+            f.seek(offset)
+            return _FileReader(self, f)
+        return self._run(open_)
+
+    def writer(self, path: str, append: bool = False) -> Deferred[IFileWriter]:
+        def open_() -> IFileWriter:
+            local = self._local(path)
+            if append:
+                try:
+                    f = self._open(local, "r+b")
+                except (*_MISSING, IsADirectoryError):
+                    raise PathNotFound(_NAME, path) from None
+                size = f.seek(0, os.SEEK_END)
+            else:
+                os.makedirs(os.path.dirname(local), exist_ok=True)
+                f, size = self._open(local, "wb"), 0
+            return _FileWriter(self, local, f, size, *self._tuning)
+        return self._run(open_)
+
+    def _stat(self, path: str) -> FileInfo:
+        try:
+            st = os.stat(self._local(path))
+        except _MISSING:
+            raise PathNotFound(_NAME, path) from None
+        isDir = S_ISDIR(st.st_mode)
+        return FileInfo(path, 0 if isDir else st.st_size, st.st_mtime, isDir)
+
+    def stat(self, path: str) -> Deferred[FileInfo]:
+        return self._run(self._stat, path)
+
+    def _children(self, path: str) -> list[str]:
+        try:
+            names = os.listdir(self._local(path))
+        except _MISSING:
+            raise PathNotFound(_NAME, path) from None
+        prefix = path.rstrip("/") + "/"
+        return sorted(prefix + name for name in names if isValidName(name))
+
+    def list(self, path: str) -> Deferred[Paths]:
+        return self._run(self._children, path)
+
+    def move(self, source: str, dest: str) -> Deferred[None]:
+        def move() -> None:
+            if not os.path.lexists(self._local(source)):
+                raise PathNotFound(_NAME, source)
+            directory = os.path.dirname(self._local(dest))
+            os.makedirs(directory, exist_ok=True)
+            os.replace(self._local(source), self._local(dest))
+            _syncDirectory(directory)
+        return self._run(move)
+
+    def delete(self, path: str) -> Deferred[None]:
+        def delete() -> None:
+            local = self._local(path)
+            try:
+                if os.path.isdir(local) and not os.path.islink(local):
+                    shutil.rmtree(local)
+                else:
+                    os.unlink(local)
+            except _MISSING:
+                raise PathNotFound(_NAME, path) from None
+        return self._run(delete)
+
+    def redirectURL(self, path: str, method: str) -> Deferred[str | None]:
+        return succeed(None)
+
+    def walk(self, path: str) -> Deferred[Infos]:
+        def walk() -> list[FileInfo]:
+            found, pending = [], self._children(path)
+            while pending:
+                info = self._stat(pending.pop())
+                found.append(info)
+                if info.isDir:
+                    pending.extend(self._children(info.path))
+            return sorted(found, key=lambda info: info.path)
+        return self._run(walk)
+
+
+@implementer(IFileReader)
+class _FileReader:
+    def __init__(self, driver: FilesystemDriver, f: IO[bytes]) -> None:
+        self._driver = driver
+        self._file = f
+
+    def read(self, size: int) -> Deferred[bytes]:
+        return self._driver._run(self._file.read, size)
+
+    def close(self) -> Deferred[None]:
+        return self._driver._run(self._file.close)
+
+
+@implementer(IFileWriter)
+class _FileWriter:
+    """
+    Bytes given to L{write} wait in a queue; one batch at a time (all that
+    waits, joined) is written from the thread pool, so order is kept.
+    """
+
+    def __init__(self, driver: FilesystemDriver, local: str, f: IO[bytes],
+                 size: int, highWater: int, lowWater: int, syncEvery: int) -> None:
+        self._driver = driver
+        self._local = local
+        self._file = f
+        self._size = size
+        self._highWater = highWater
+        self._lowWater = lowWater
+        self._syncEvery = syncEvery
+        self._unsynced = 0      # touched by the writing thread only
+        self._queue: list[bytes] = []
+        self._queued = 0
+        self._writing = 0       # the size of the batch being written
+        self._error: Failure | None = None
+        self._idle: list[Deferred[None]] = []
+        self._producer: IPushProducer | None = None
+        self._paused = False
+        self._ended = False
+
+    def registerProducer(self, producer: IProducer, streaming: bool) -> None:
+        """
+        Only streaming (push) producers are supported.
+        """
+        if self._producer is not None:
+            raise RuntimeError("a producer is already registered")
+        if not streaming:
+            raise ValueError("only streaming producers are supported")
+        self._producer, self._paused = cast(IPushProducer, producer), False
+        self._throttle()
+
+    def unregisterProducer(self) -> None:
+        self._producer = None
+
+    def write(self, data: bytes) -> None:
+        if self._ended:
+            raise RuntimeError("write to an ended writer")
+        self._size += len(data)
+        if self._error is None and data:
+            self._queue.append(data)
+            self._queued += len(data)
+            self._pump()
+            self._throttle()
+
+    def size(self) -> int:
+        return self._size
+
+    def _throttle(self) -> None:
+        if self._producer is None:
+            return
+        buffered = self._queued + self._writing
+        if not self._paused and buffered > self._highWater:
+            self._paused = True
+            self._producer.pauseProducing()
+        elif self._paused and buffered < self._lowWater:
+            self._paused = False
+            self._producer.resumeProducing()
+
+    def _pump(self) -> None:
+        if self._writing or not self._queue:
+            return
+        batch = b"".join(self._queue)
+        self._queue, self._queued, self._writing = [], 0, len(batch)
+        d = self._driver._run(self._writeBatch, batch)
+        d.addCallbacks(self._written, self._failed)
+
+    def _writeBatch(self, batch: bytes) -> None:
+        self._file.write(batch)
+        self._file.flush()
+        self._unsynced += len(batch)
+        if self._unsynced >= self._syncEvery:
+            self._driver._fdatasync(self._file.fileno())
+            self._unsynced = 0
+
+    def _written(self, _: None) -> None:
+        self._writing = 0
+        self._pump()
+        self._settle()
+
+    def _failed(self, failure: Failure) -> None:
+        self._writing = 0
+        self._error = failure
+        self._queue, self._queued = [], 0
+        self._settle()
+
+    def _settle(self) -> None:
+        self._throttle()
+        if not self._writing:
+            idle, self._idle = self._idle, []
+            for d in idle:
+                d.callback(None)
+
+    def _end(self, dropQueue: bool = False) -> Deferred[None]:
+        if self._ended:
+            raise RuntimeError("writer already ended")
+        self._ended = True
+        if dropQueue:
+            self._queue, self._queued = [], 0
+        if not self._writing:
+            return succeed(None)
+        d: Deferred[None] = Deferred()
+        self._idle.append(d)
+        return d
+
+    def _finish(self, sync: bool) -> Deferred[None]:
+        def finish() -> None:
+            try:
+                if sync and self._error is None:
+                    self._driver._fdatasync(self._file.fileno())
+            finally:
+                self._file.close()
+
+        def report(_: None) -> Failure | None:
+            return self._error
+        d = self._end().addCallback(lambda _: self._driver._run(finish))
+        return d.addCallback(report)
+
+    def close(self) -> Deferred[None]:
+        return self._finish(sync=False)
+
+    def commit(self) -> Deferred[None]:
+        return self._finish(sync=True)
+
+    def cancel(self) -> Deferred[None]:
+        def cancel() -> None:
+            self._file.close()
+            with suppress(FileNotFoundError):
+                os.unlink(self._local)
+        d = self._end(dropQueue=True)
+        return d.addCallback(lambda _: self._driver._run(cancel))

@@ -1,0 +1,36 @@
+"""
+All the stores of a registry on one storage driver.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from txregistry.interfaces import IStorageDriver
+from txregistry.storage.blobs import BlobStore
+from txregistry.storage.manifests import ManifestStore
+from txregistry.storage.tags import TagStore
+from txregistry.storage.uploads import UploadStore
+
+
+@dataclass
+class Registry:
+    """
+    The blob, manifest, tag and upload stores sharing one driver.
+    """
+
+    driver: IStorageDriver
+    blobs: BlobStore
+    tags: TagStore
+    manifests: ManifestStore
+    uploads: UploadStore
+
+    @classmethod
+    def onDriver(cls, driver: IStorageDriver, clock: Any) -> Registry:
+        """
+        @param clock: an L{IReactorTime}, for upload start times.
+        """
+        blobs = BlobStore(driver)
+        tags = TagStore(driver)
+        return cls(driver, blobs, tags, ManifestStore(blobs, tags), UploadStore(blobs, clock))
