@@ -4,7 +4,7 @@ Sending a stored file to a request, with backpressure.
 
 from __future__ import annotations
 
-from twisted.internet.defer import Deferred
+from twisted.internet.defer import CancelledError, Deferred
 from twisted.internet.interfaces import IConsumer, IPushProducer
 from twisted.logger import Logger
 from twisted.python.failure import Failure
@@ -124,6 +124,8 @@ async def sendFile(request, reader: IFileReader, length: int) -> None:  # type: 
     """
     try:
         await FileBodyProducer(reader, length, request).start()
+    except CancelledError:
+        raise
     except Exception:
         FileBodyProducer.log.failure("sending {path}", path=request.path)
         request.transport.abortConnection()

@@ -99,6 +99,10 @@ class StreamingRequest(Request):
             abandon()
 
 
+_TLS_ON_PLAIN_PORT = (b"HTTP/1.0 400 Bad Request\r\n\r\n"
+                      b"Client sent an HTTP request to an HTTPS server.\n")
+
+
 class RegistryChannel(HTTPChannel):
     """
     An HTTP/1.1 channel that can give up reading a request's body: the
@@ -106,6 +110,20 @@ class RegistryChannel(HTTPChannel):
     """
 
     _abandoned = False
+    _sawData = False
+
+    def dataReceived(self, data: bytes) -> None:
+        if not self._sawData and data:
+            self._sawData = True
+            if data[:1] == b"\x16":
+                # A TLS handshake on a plain HTTP port: answer as Go's
+                # net/http does, so that clients that try HTTPS first (skopeo,
+                # docker) fall back at once instead of timing out.
+                self.transport.write(_TLS_ON_PLAIN_PORT)
+                self.transport.loseConnection()
+                self._abandoned = True
+                return
+        super().dataReceived(data)
 
     def abandonRequestBody(self) -> None:
         """

@@ -1,0 +1,88 @@
+"""
+Load a configuration: read the file (or the embedded default), apply the
+environment, parse, and refuse what is not built yet.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+
+import yaml
+
+from txregistry.config._yaml import load_yaml
+from txregistry.config.environ import apply_environment, origin_note
+from txregistry.config.errors import ConfigError
+from txregistry.config.model import Configuration
+from txregistry.config.parse import expand_string_forms, parse_configuration
+from txregistry.config.unsupported import check_supported
+
+#: The configuration used when no file is given.  The relative
+#: C{rootdirectory} is resolved against the working directory at load time.
+DEFAULT_CONFIG = """\
+version: 0.1
+log:
+  level: info
+storage:
+  filesystem:
+    rootdirectory: ./txregistry-data
+  delete:
+    enabled: false
+http:
+  addr: 127.0.0.1:5000
+"""
+
+
+def load_config(
+    path: str | None,
+    environ: Mapping[str, str],
+    cwd: str | None = None,
+) -> Configuration:
+    """
+    Load a registry configuration in distribution's C{config.yml} format.
+
+    @param path: the configuration file, or L{None} for the embedded
+        L{DEFAULT_CONFIG}: filesystem storage in C{./txregistry-data} (made
+        absolute against C{cwd}), listening on C{127.0.0.1:5000}, deletes
+        disabled, log level C{info}.
+    @param environ: the environment; every C{REGISTRY_*} variable overrides
+        a key (see L{txregistry.config.environ}).  Pass C{os.environ} in
+        production and a plain dict in tests.
+    @param cwd: the directory relative paths (such as a relative
+        C{storage.filesystem.rootdirectory}) are resolved against; the
+        process's working directory by default.
+    @return: the configuration.
+    @raise ConfigError: if the file cannot be read or parsed, has an unknown
+        key or an invalid value (also when set from the environment: the
+        message then names the variable), or asks for a feature not built
+        yet.
+    """
+    if cwd is None:
+        cwd = os.getcwd()
+    if path is None:
+        source, text = "<default configuration>", DEFAULT_CONFIG
+    else:
+        source = path
+        try:
+            with open(path, encoding="utf-8") as f:
+                text = f.read()
+        except (OSError, UnicodeDecodeError) as e:
+            raise ConfigError(
+                (), f"cannot read configuration file {path}: {e}"
+            ) from None
+    try:
+        tree = load_yaml(text)
+    except yaml.YAMLError as e:
+        raise ConfigError((), f"{source} is not valid YAML: {e}") from None
+    if tree is None:
+        tree = {}
+    if not isinstance(tree, dict):
+        raise ConfigError((), f"{source} must hold a mapping at its top level")
+    expand_string_forms(tree)
+    origins = apply_environment(tree, environ)
+    try:
+        config = parse_configuration(tree, cwd)
+        check_supported(config)
+    except ConfigError as e:
+        raise origin_note(e, origins) from None
+    return config

@@ -1,0 +1,391 @@
+"""
+The parsed configuration: one frozen dataclass per section of C{config.yml}.
+
+Attribute names follow distribution's keys, with nested keys joined by
+underscores (C{log.accesslog.disabled} is L{LogConfig.accesslog_disabled}).
+Every field has a default, so tests may build a L{Configuration} directly;
+the defaults are distribution's, except where noted.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from txregistry.config.listen import listen_endpoint
+
+
+@dataclass(frozen=True)
+class LogHook:
+    """
+    One entry of C{log.hooks} (distribution only knows C{type: mail}).
+
+    @ivar options: the hook's C{options} mapping, type-checked.
+    """
+
+    type: str = ""
+    disabled: bool = False
+    levels: list[str] = field(default_factory=list)
+    options: dict[str, object] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class LogConfig:
+    """
+    The C{log} section (and the deprecated top-level C{loglevel}).
+
+    @ivar level: C{error}, C{warn}, C{info} or C{debug}.
+    @ivar formatter: C{text}, C{json} or C{logstash}.
+    @ivar fields: static fields added to every log event.
+    @ivar accesslog_disabled: C{log.accesslog.disabled}.
+    @ivar hooks: C{log.hooks} (not supported yet).
+    @ivar reportcaller: C{log.reportcaller} (not supported yet).
+    """
+
+    level: str = "info"
+    formatter: str = "text"
+    fields: dict[str, str] = field(default_factory=dict)
+    accesslog_disabled: bool = False
+    hooks: list[LogHook] = field(default_factory=list)
+    reportcaller: bool = False
+
+
+@dataclass(frozen=True)
+class FilesystemConfig:
+    """
+    C{storage.filesystem}.
+
+    @ivar rootdirectory: an absolute path (relative paths in the file are
+        resolved against the working directory when the configuration is
+        loaded).
+    @ivar maxthreads: the size of the thread pool for blocking file calls.
+    """
+
+    rootdirectory: str = "/var/lib/registry"
+    maxthreads: int = 100
+
+
+@dataclass(frozen=True)
+class UploadPurgingConfig:
+    """
+    C{storage.maintenance.uploadpurging}.
+
+    Unlike distribution, C{enabled} defaults to C{False}, since the purger is
+    not built yet.
+    """
+
+    enabled: bool = False
+    age: timedelta = timedelta(hours=168)
+    interval: timedelta = timedelta(hours=24)
+    dryrun: bool = False
+
+
+@dataclass(frozen=True)
+class MaintenanceConfig:
+    """
+    C{storage.maintenance}.
+    """
+
+    uploadpurging: UploadPurgingConfig = field(default_factory=UploadPurgingConfig)
+    readonly_enabled: bool = False
+
+
+@dataclass(frozen=True)
+class StorageConfig:
+    """
+    The C{storage} section.
+
+    @ivar driver: the name of the one configured driver (C{filesystem},
+        C{inmemory}, or an unsupported one such as C{s3}).
+    @ivar filesystem: the driver's settings when C{driver} is C{filesystem}.
+    @ivar parameters: the raw parameters of a driver that has no typed
+        section here (the cloud drivers, not supported yet).
+    @ivar cache_blobdescriptor: C{inmemory}, C{redis} or L{None}.
+    @ivar cache_blobdescriptorsize: entries kept by the C{inmemory} cache (0:
+        no limit).
+    @ivar tag_concurrencylimit: C{storage.tag.concurrencylimit} (0: the
+        implementation chooses).
+    """
+
+    driver: str = "inmemory"
+    filesystem: FilesystemConfig | None = None
+    delete_enabled: bool = False
+    redirect_disable: bool = False
+    cache_blobdescriptor: str | None = None
+    maintenance: MaintenanceConfig = field(default_factory=MaintenanceConfig)
+    cache_blobdescriptorsize: int = 10000
+    tag_concurrencylimit: int = 0
+    parameters: dict[str, object] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class LetsEncryptConfig:
+    """
+    C{http.tls.letsencrypt} (not supported yet).
+    """
+
+    cachefile: str = ""
+    email: str = ""
+    hosts: list[str] = field(default_factory=list)
+    directoryurl: str = ""
+
+
+@dataclass(frozen=True)
+class TLSConfig:
+    """
+    C{http.tls} (not supported yet).
+    """
+
+    certificate: str = ""
+    key: str = ""
+    clientcas: list[str] = field(default_factory=list)
+    clientauth: str = ""
+    minimumtls: str = ""
+    ciphersuites: list[str] = field(default_factory=list)
+    letsencrypt: LetsEncryptConfig | None = None
+
+
+@dataclass(frozen=True)
+class DebugConfig:
+    """
+    C{http.debug} (not supported yet).
+    """
+
+    addr: str = ""
+    prometheus_enabled: bool = False
+    prometheus_path: str = "/metrics"
+
+
+@dataclass(frozen=True)
+class HTTPConfig:
+    """
+    The C{http} section.
+
+    @ivar addr: C{HOST:PORT} for C{tcp}, a socket path for C{unix}.
+    @ivar net: C{tcp} or C{unix}.
+    @ivar endpoints: txregistry's extension: raw Twisted server endpoint
+        descriptions; when non-empty they replace C{addr} and C{net}.
+    @ivar tls: C{http.tls} if given (not supported yet).
+    @ivar debug: C{http.debug} if given (not supported yet).
+    @ivar h2c_enabled: C{http.h2c.enabled} (not supported yet).
+    """
+
+    addr: str = "127.0.0.1:5000"
+    net: str = "tcp"
+    prefix: str = ""
+    host: str | None = None
+    secret: str | None = None
+    relativeurls: bool = False
+    draintimeout: timedelta = timedelta(0)
+    headers: dict[str, list[str]] = field(default_factory=dict)
+    endpoints: list[str] = field(default_factory=list)
+    http2_disabled: bool = False
+    h2c_enabled: bool = False
+    tls: TLSConfig | None = None
+    debug: DebugConfig | None = None
+
+
+@dataclass(frozen=True)
+class ValidationConfig:
+    """
+    The C{validation} section.
+
+    @ivar manifests_indexes_platforms: C{all}, C{none} or C{list}.
+    @ivar manifests_indexes_platformlist: C{(os, architecture)} pairs.
+    """
+
+    disabled: bool = False
+    manifests_urls_allow: list[str] = field(default_factory=list)
+    manifests_urls_deny: list[str] = field(default_factory=list)
+    manifests_indexes_platforms: str = "all"
+    manifests_indexes_platformlist: list[tuple[str, str]] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class AuthConfig:
+    """
+    The C{auth} section (not supported yet).
+
+    @ivar provider: C{silly}, C{token}, C{htpasswd} or C{none}.
+    @ivar parameters: the provider's settings, type-checked.
+    """
+
+    provider: str
+    parameters: dict[str, object] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class MiddlewareEntry:
+    """
+    One entry of C{middleware.registry}, C{.repository} or C{.storage}.
+    """
+
+    name: str
+    disabled: bool = False
+    options: dict[str, object] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class NotificationEndpoint:
+    """
+    One entry of C{notifications.endpoints}.
+    """
+
+    name: str
+    url: str
+    disabled: bool = False
+    headers: dict[str, list[str]] = field(default_factory=dict)
+    timeout: timedelta = timedelta(seconds=1)
+    threshold: int = 10
+    backoff: timedelta = timedelta(seconds=1)
+    ignoredmediatypes: list[str] = field(default_factory=list)
+    ignore_mediatypes: list[str] = field(default_factory=list)
+    ignore_actions: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class NotificationsConfig:
+    """
+    The C{notifications} section.
+    """
+
+    events_includereferences: bool = False
+    endpoints: list[NotificationEndpoint] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class RedisConfig:
+    """
+    The C{redis} section (not supported yet).
+
+    @ivar addrs: C{addrs}, or the older single C{addr}.
+    @ivar options: every other key given, type-checked.
+    """
+
+    addrs: list[str] = field(default_factory=list)
+    options: dict[str, object] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class HealthCheck:
+    """
+    One entry of C{health.file}, C{health.http} or C{health.tcp}.
+
+    @ivar kind: C{file}, C{http} or C{tcp}.
+    @ivar target: the file, URI or address checked.
+    """
+
+    kind: str
+    target: str
+    interval: timedelta = timedelta(seconds=10)
+    threshold: int = 0
+    timeout: timedelta | None = None
+    statuscode: int = 200
+    headers: dict[str, list[str]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class HealthConfig:
+    """
+    The C{health} section.
+    """
+
+    storagedriver_enabled: bool = False
+    storagedriver_interval: timedelta = timedelta(seconds=10)
+    storagedriver_threshold: int = 0
+    checks: list[HealthCheck] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class ProxyConfig:
+    """
+    The C{proxy} section (pull-through cache; not supported yet).
+
+    @ivar ttl: L{None} means distribution's default of 168h.
+    """
+
+    remoteurl: str | None = None
+    username: str | None = None
+    password: str | None = None
+    ttl: timedelta | None = None
+    exec_command: str | None = None
+    exec_lifetime: timedelta | None = None
+    remotenamespace: str | None = None
+
+
+@dataclass(frozen=True)
+class CompatibilityConfig:
+    """
+    The C{compatibility} section.
+    """
+
+    schema1_enabled: bool = False
+    schema1_signingkeyfile: str | None = None
+
+
+@dataclass(frozen=True)
+class CatalogConfig:
+    """
+    The C{catalog} section.
+
+    @ivar maxentries: the most entries C{/v2/_catalog} returns per page.
+    """
+
+    maxentries: int = 1000
+
+
+@dataclass(frozen=True)
+class ReportingConfig:
+    """
+    The C{reporting} section of older distribution versions (not supported).
+
+    @ivar bugsnag: the C{bugsnag} settings given.
+    @ivar newrelic: the C{newrelic} settings given.
+    """
+
+    bugsnag: dict[str, object] = field(default_factory=dict)
+    newrelic: dict[str, object] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Configuration:
+    """
+    A whole registry configuration, as loaded by
+    L{txregistry.config.load_config}.
+
+    @ivar version: always C{"0.1"}.
+    @ivar policy_repository_classes: C{policy.repository.classes}.
+    """
+
+    version: str = "0.1"
+    log: LogConfig = field(default_factory=LogConfig)
+    storage: StorageConfig = field(default_factory=StorageConfig)
+    http: HTTPConfig = field(default_factory=HTTPConfig)
+    validation: ValidationConfig = field(default_factory=ValidationConfig)
+    auth: AuthConfig | None = None
+    middleware: dict[str, list[MiddlewareEntry]] = field(default_factory=dict)
+    notifications: NotificationsConfig = field(default_factory=NotificationsConfig)
+    redis: RedisConfig | None = None
+    health: HealthConfig = field(default_factory=HealthConfig)
+    proxy: ProxyConfig = field(default_factory=ProxyConfig)
+    compatibility: CompatibilityConfig = field(default_factory=CompatibilityConfig)
+    catalog: CatalogConfig = field(default_factory=CatalogConfig)
+    reporting: ReportingConfig = field(default_factory=ReportingConfig)
+    policy_repository_classes: list[str] = field(default_factory=list)
+
+    def listen_endpoints(self) -> list[str]:
+        """
+        The Twisted server endpoint descriptions the registry listens on.
+
+        @return: C{http.endpoints} if given, else the translation of
+            C{http.addr} and C{http.net} by
+            L{txregistry.config.listen.listen_endpoint}, as a one-element
+            list.  Feed each to
+            L{twisted.internet.endpoints.serverFromString}.
+        @raise ConfigError: if C{http.addr} cannot be translated (never for a
+            configuration that L{load_config
+            <txregistry.config.load_config>} returned).
+        """
+        if self.http.endpoints:
+            return list(self.http.endpoints)
+        return [listen_endpoint(self.http.net, self.http.addr)]
