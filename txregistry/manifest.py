@@ -41,14 +41,15 @@ class Manifest:
     A parsed manifest.
 
     @ivar mediaType: one of L{MEDIA_TYPES}.
-    @ivar blobs: the blobs an image manifest needs (config, then layers);
-        empty for an index.
+    @ivar config: an image manifest's config blob; L{None} for an index.
+    @ivar layers: an image manifest's layers; empty for an index.
     @ivar manifests: the manifests an index lists; empty for an image.
     @ivar subject: the manifest this one refers to, if any.
     """
 
     mediaType: str
-    blobs: tuple[Descriptor, ...]
+    config: Descriptor | None
+    layers: tuple[Descriptor, ...]
     manifests: tuple[Descriptor, ...]
     subject: Descriptor | None
 
@@ -125,6 +126,8 @@ def parseManifest(payload: bytes, contentType: str | None) -> Manifest:
     if declared is not None and header in MEDIA_TYPES and header != declared:
         raise ManifestInvalid(
             f"mediaType {declared} does not match Content-Type {header}")
+    if declared is None and header in (DOCKER_MANIFEST, DOCKER_LIST):
+        raise ManifestInvalid(f"mediaType: required in a {header}")
     mediaType = declared or (header if header in MEDIA_TYPES else sniffMediaType(body))
     if mediaType not in MEDIA_TYPES:
         raise ManifestInvalid(f"unsupported manifest media type: {mediaType}")
@@ -132,5 +135,5 @@ def parseManifest(payload: bytes, contentType: str | None) -> Manifest:
     parsedSubject = None if subject is None else _descriptor(subject, "subject")
     if mediaType in IMAGE_TYPES:
         config = _descriptor(body.get("config"), "config")
-        return Manifest(mediaType, (config,) + _descriptors(body, "layers"), (), parsedSubject)
-    return Manifest(mediaType, (), _descriptors(body, "manifests"), parsedSubject)
+        return Manifest(mediaType, config, _descriptors(body, "layers"), (), parsedSubject)
+    return Manifest(mediaType, None, (), _descriptors(body, "manifests"), parsedSubject)

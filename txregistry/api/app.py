@@ -13,6 +13,7 @@ from twisted.python.failure import Failure
 from twisted.web.iweb import IRequest
 from twisted.web.resource import IResource, Resource
 from werkzeug.exceptions import HTTPException
+from werkzeug.routing import RequestRedirect
 
 from txregistry.api.blobs import BlobHandlers
 from txregistry.api.listing import ListingHandlers
@@ -37,6 +38,8 @@ class RegistryApp:
     """
 
     app = Klein()
+    # "/v2//etc" must reach the name check, not redirect to "/v2/etc".
+    app.url_map.merge_slashes = False
     log = Logger()
 
     def __init__(self, config: Any, driver: IStorageDriver, reactor: Any) -> None:
@@ -113,10 +116,12 @@ class RegistryApp:
     @app.handle_errors(HTTPException)
     def routingError(self, request: IRequest, failure: Failure) -> bytes:
         error = failure.value
+        if isinstance(error, RequestRedirect):
+            request.setHeader(b"Location", error.new_url.encode("utf-8"))
+            return respond(request, error.code)
         if error.code == 405:
             return _errorResponse(request, Unsupported(message="method not allowed"))
-        return _errorResponse(request, RegistryError(
-            message=error.name.lower(), status=error.code))
+        return _errorResponse(request, Unsupported(message="no such endpoint", status=404))
 
     @app.handle_errors(Exception)
     def unexpectedError(self, request: IRequest, failure: Failure) -> bytes:

@@ -33,10 +33,12 @@ def paginate(request: IRequest, entries: list[str], path: str) -> tuple[list[str
     if not number.isdigit():
         raise PaginationNumberInvalid(number)
     limit = int(number)
+    if limit == 0:
+        return [], {}
     if len(entries) <= limit:
         return entries, {}
     page = entries[:limit]
-    query = urlencode({"n": limit, "last": page[-1]}) if page else urlencode({"n": limit})
+    query = urlencode({"n": limit, "last": page[-1]})
     return page, {"Link": f'<{path}?{query}>; rel="next"'}
 
 

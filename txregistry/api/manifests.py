@@ -9,7 +9,14 @@ from typing import Any
 
 from twisted.web.iweb import IRequest
 
-from txregistry.api.requests import absoluteURL, checkName, header, parseDigest, readBody, respond
+from txregistry.api.requests import (
+    absoluteURL,
+    checkName,
+    header,
+    parseDigest,
+    readBody,
+    respond,
+)
 from txregistry.digest import CANONICAL, Digest
 from txregistry.errors import DigestInvalid, ManifestUnknown, TagInvalid, Unsupported
 from txregistry.manifest import MAX_MANIFEST_SIZE, MEDIA_TYPES, sniffMediaType

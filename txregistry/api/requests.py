@@ -14,8 +14,8 @@ from twisted.web.iweb import IRequest
 from zope.interface import implementer
 
 from txregistry.digest import Digest, InvalidDigest
-from txregistry.http.body import RequestBodyError
 from txregistry.errors import DigestInvalid, NameInvalid, RegistryError
+from txregistry.http.body import RequestBodyError
 from txregistry.reference import isValidName
 
 API_VERSION_HEADER = (b"Docker-Distribution-API-Version", b"registry/2.0")

@@ -11,7 +11,14 @@ from typing import Any
 from twisted.web.iweb import IRequest
 
 from txregistry.api.requests import (
-    absoluteURL, checkName, header, parseDigest, queryArg, respond, streamBody)
+    absoluteURL,
+    checkName,
+    header,
+    parseDigest,
+    queryArg,
+    respond,
+    streamBody,
+)
 from txregistry.digest import Digest
 from txregistry.errors import BlobUploadInvalid, BlobUploadUnknown, RegistryError
 from txregistry.reference import isValidName

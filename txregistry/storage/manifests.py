@@ -72,8 +72,12 @@ class ManifestStore:
 
     async def _checkReferences(self, name: str, manifest: Manifest) -> None:
         linked = LinkedBlobs(self.blobs, name)
-        for blob in manifest.blobs:
-            if not blob.urls and not await linked.has(blob.digest):
+        # Foreign layers (with urls) may live elsewhere; a config may not.
+        needed = [layer for layer in manifest.layers if not layer.urls]
+        if manifest.config is not None:
+            needed.insert(0, manifest.config)
+        for blob in needed:
+            if not await linked.has(blob.digest):
                 raise ManifestBlobUnknown(str(blob.digest))
         for child in manifest.manifests:
             if not await self.has(name, child.digest):

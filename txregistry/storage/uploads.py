@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import uuid
 from collections import OrderedDict
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from twisted.internet.interfaces import IConsumer, IPushProducer
@@ -69,7 +69,7 @@ class UploadStore:
         @return: its id.
         """
         uploadID = str(uuid.uuid4())
-        started = datetime.fromtimestamp(self.clock.seconds(), timezone.utc)
+        started = datetime.fromtimestamp(self.clock.seconds(), UTC)
         await self.driver.putContent(paths.uploadData(name, uploadID), b"")
         await self.driver.putContent(
             paths.uploadStartedAt(name, uploadID),
