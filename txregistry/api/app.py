@@ -5,7 +5,7 @@ the OCI Distribution Specification, bound to their handlers.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from klein import Klein
 from twisted.logger import Logger
@@ -111,11 +111,11 @@ class RegistryApp:
 
     @app.handle_errors(RegistryError)
     def registryError(self, request: IRequest, failure: Failure) -> bytes:
-        return _errorResponse(request, failure.value)
+        return _errorResponse(request, cast(RegistryError, failure.value))
 
     @app.handle_errors(HTTPException)
     def routingError(self, request: IRequest, failure: Failure) -> bytes:
-        error = failure.value
+        error = cast(HTTPException, failure.value)
         if isinstance(error, RequestRedirect):
             request.setHeader(b"Location", error.new_url.encode("utf-8"))
             return respond(request, error.code)

@@ -56,7 +56,7 @@ class ListingHandlers:
         C{GET /v2/<name>/tags/list}.
         """
         checkName(request, name)
-        tags = await self.registry.tags.list(name)
+        tags = await self.registry.tags.listTags(name)
         if tags is None:
             raise NameUnknown(name)
         page, headers = paginate(request, tags, f"/v2/{name}/tags/list")

@@ -14,7 +14,9 @@ the body will never be read.
 from __future__ import annotations
 
 from io import BytesIO
+from typing import Any, cast
 
+from twisted.internet.interfaces import IPushProducer
 from twisted.web.http import HTTPChannel
 from twisted.web.server import Request
 
@@ -35,7 +37,7 @@ class StreamingRequest(Request):
     _finishPending = False
 
     def gotLength(self, length: int | None) -> None:
-        channel = self.channel
+        channel: Any = self.channel
         command = getattr(channel, "_command", None) or getattr(channel, "command", b"")
         path = getattr(channel, "_path", None) or getattr(channel, "path", b"")
         site = channel.site
@@ -43,7 +45,7 @@ class StreamingRequest(Request):
             super().gotLength(length)
             return
         self.content = BytesIO()
-        self.body = RequestBody(self.transport, length)
+        self.body = RequestBody(cast(IPushProducer, self.transport), length)
         self._dispatched = True
         version = getattr(channel, "_version", b"HTTP/2")
         super().requestReceived(command, path, version)
@@ -119,8 +121,9 @@ class RegistryChannel(HTTPChannel):
                 # A TLS handshake on a plain HTTP port: answer as Go's
                 # net/http does, so that clients that try HTTPS first (skopeo,
                 # docker) fall back at once instead of timing out.
-                self.transport.write(_TLS_ON_PLAIN_PORT)
-                self.transport.loseConnection()
+                transport: Any = self.transport
+                transport.write(_TLS_ON_PLAIN_PORT)
+                transport.loseConnection()
                 self._abandoned = True
                 return
         super().dataReceived(data)

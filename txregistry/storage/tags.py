@@ -42,7 +42,7 @@ class TagStore:
         """
         return await deleteIfPresent(self.driver, paths.tag(name, tag))
 
-    async def list(self, name: str) -> list[str] | None:
+    async def listTags(self, name: str) -> list[str] | None:
         """
         @return: the repository's tags, sorted, or L{None} if it has no tags
             directory.
@@ -57,5 +57,5 @@ class TagStore:
         """
         @return: the tags currently naming C{digest}.
         """
-        return [tag for tag in (await self.list(name) or [])
+        return [tag for tag in (await self.listTags(name) or [])
                 if await self.resolve(name, tag) == digest]

@@ -10,7 +10,7 @@ from collections import OrderedDict
 from datetime import UTC, datetime
 from typing import Any
 
-from twisted.internet.interfaces import IConsumer, IPushProducer
+from twisted.internet.interfaces import IConsumer, IProducer
 from zope.interface import implementer
 
 from txregistry.digest import CANONICAL, Digest
@@ -35,7 +35,7 @@ class HashingWriter:
         self.writer = writer
         self.hasher = hasher
 
-    def registerProducer(self, producer: IPushProducer, streaming: bool) -> None:
+    def registerProducer(self, producer: IProducer, streaming: bool) -> None:
         self.writer.registerProducer(producer, streaming)
 
     def unregisterProducer(self) -> None:

@@ -1,0 +1,186 @@
+"""
+Logging as the configuration's C{log} section asks: C{log.level} filters
+events, C{log.formatter} picks text or JSON lines (one object per line, with
+distribution's C{time}, C{level} and C{msg} keys), C{log.fields} are added to
+every JSON line.
+
+Under twistd, L{observerFactory} is handed to twistd as its C{--logger}, so
+twistd still decides nothing else: it starts logging before it daemonises,
+and C{--logfile} / C{--nodaemon} choose where lines go as usual.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
+from typing import IO, Any
+
+from twisted.logger import (
+    FilteringLogObserver,
+    ILogObserver,
+    LogEvent,
+    LogLevel,
+    LogLevelFilterPredicate,
+    formatEvent,
+    textFileLogObserver,
+)
+from twisted.python.failure import Failure
+from twisted.python.logfile import LogFile
+from zope.interface import implementer
+
+#: distribution's level names, as in C{log.level}.
+LEVELS = {
+    "debug": LogLevel.debug,
+    "info": LogLevel.info,
+    "warn": LogLevel.warn,
+    "error": LogLevel.error,
+}
+
+_LEVEL_NAMES = {
+    LogLevel.debug: "debug",
+    LogLevel.info: "info",
+    LogLevel.warn: "warning",
+    LogLevel.error: "error",
+    LogLevel.critical: "fatal",
+}
+
+
+@implementer(ILogObserver)
+class JSONLineObserver:
+    """
+    Writes each event as one JSON object on one line, shaped like
+    distribution's (logrus) JSON logs: C{time}, C{level}, C{msg}, the
+    configured static fields, C{namespace}, and C{error} for failures.
+    """
+
+    def __init__(self, stream: IO[str], fields: Mapping[str, str]) -> None:
+        """
+        @param stream: a text stream to write lines to.
+        @param fields: static fields added to every line.
+        """
+        self.stream = stream
+        self.fields = dict(fields)
+
+    def __call__(self, event: LogEvent) -> None:
+        level = event.get("log_level", LogLevel.info)
+        record: dict[str, Any] = dict(self.fields)
+        record["time"] = datetime.fromtimestamp(
+            event.get("log_time") or 0, UTC
+        ).isoformat()
+        record["level"] = _LEVEL_NAMES.get(level, "info")
+        message = formatEvent(event)
+        if not message and "log_io" in event:
+            message = str(event["log_io"])
+        record["msg"] = message
+        if event.get("log_namespace"):
+            record["namespace"] = event["log_namespace"]
+        failure = event.get("log_failure")
+        if isinstance(failure, Failure):
+            record["error"] = failure.getTraceback()
+        self.stream.write(json.dumps(record, default=repr) + "\n")
+        self.stream.flush()
+
+
+def makeObserver(
+    stream: IO[str], level: str, formatter: str, fields: Mapping[str, str]
+) -> ILogObserver:
+    """
+    Build the observer the C{log} section describes.
+
+    @param stream: where lines go.
+    @param level: C{debug}, C{info}, C{warn} or C{error}.
+    @param formatter: C{text} or C{json} (C{logstash} is written as C{json}).
+    @param fields: static fields for JSON lines.
+    @return: an L{ILogObserver} dropping events below C{level}.
+    """
+    sink: ILogObserver
+    if formatter in ("json", "logstash"):
+        sink = JSONLineObserver(stream, fields)
+    else:
+        sink = textFileLogObserver(stream)
+    predicate = LogLevelFilterPredicate(
+        defaultLogLevel=LEVELS.get(level, LogLevel.info)
+    )
+    return FilteringLogObserver(sink, [predicate])
+
+
+def _openLogFile(logfile: str | None, nodaemon: bool) -> IO[str]:
+    """
+    Choose the stream twistd itself would log to.
+
+    @param logfile: twistd's C{--logfile} (C{-} for standard output).
+    @param nodaemon: twistd's C{--nodaemon}.
+    @return: a text stream.
+    """
+    if logfile == "-" or (not logfile and nodaemon):
+        return sys.stdout
+    return LogFile.fromFullPath(logfile or "twistd.log")  # type: ignore[return-value]
+
+
+def observerFactory(
+    config: Any, serverOptions: Mapping[str, Any]
+) -> Callable[[], ILogObserver]:
+    """
+    Make a twistd C{--logger} factory honouring C{config.log}.
+
+    @param config: the L{txregistry.config.Configuration}.
+    @param serverOptions: twistd's options (C{logfile}, C{nodaemon}).
+    @return: a callable taking no argument and returning the observer.
+    """
+
+    def factory() -> ILogObserver:
+        stream = _openLogFile(
+            serverOptions.get("logfile"), bool(serverOptions.get("nodaemon"))
+        )
+        return makeObserver(
+            stream, config.log.level, config.log.formatter, config.log.fields
+        )
+
+    return factory
+
+
+#: The factory L{twistdLogger} calls; set by L{installForTwistd}.  twistd
+#: takes its C{--logger} as a dotted name to import, so the factory of this
+#: run must be reachable by name: one per process, set once at start.
+_twistdFactory: Callable[[], ILogObserver] | None = None
+
+
+def twistdLogger() -> ILogObserver:
+    """
+    twistd's C{--logger} when the configuration asks for other logging.
+
+    @return: the observer L{installForTwistd} prepared.
+    """
+    assert _twistdFactory is not None, "installForTwistd was not called"
+    return _twistdFactory()
+
+
+def installForTwistd(config: Any, twistdOptions: Any) -> bool:
+    """
+    Make twistd log as C{config.log} asks, if that is not twistd's default
+    and neither C{--logger} nor C{--syslog} was given.
+
+    @param config: the L{txregistry.config.Configuration}.
+    @param twistdOptions: twistd's C{ServerOptions}, not yet post-processed
+        (its C{logger} is still a dotted name).
+    @return: whether twistd's logger was replaced.
+    """
+    global _twistdFactory
+    if twistdOptions.get("logger") or twistdOptions.get("syslog"):
+        return False
+    if not needsObserver(config):
+        return False
+    _twistdFactory = observerFactory(config, twistdOptions)
+    twistdOptions["logger"] = f"{__name__}.{twistdLogger.__name__}"
+    return True
+
+
+def needsObserver(config: Any) -> bool:
+    """
+    @return: whether C{config.log} asks for more than twistd's default
+        logging (text, level C{info}).
+    """
+    log = config.log
+    return log.level != "info" or log.formatter != "text"
