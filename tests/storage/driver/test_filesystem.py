@@ -110,10 +110,28 @@ class TestFilesystemSpecifics:
                             threading.current_thread().name))
         os.fdatasync(fd)
 
+    def syncDirectory(self, path: str) -> None:
+        self.syncedDirectories.append(path)
+
     def driver(self, **tuning: int) -> Any:
+        self.syncedDirectories: list[str] = []
         return CheckedDriver(FilesystemDriver(
             str(self.root), reactor, self.pool, opener=self.opener,
-            fdatasync=self.fdatasync, **tuning))
+            fdatasync=self.fdatasync, syncDirectory=self.syncDirectory, **tuning))
+
+    @pytest_twisted.ensureDeferred
+    async def test_newDirectoriesDurable(self) -> None:
+        """Every directory a small file or a move creates has its entry synced in its parent."""
+        driver = self.driver()
+        await driver.putContent("/a/b/link", b"x")
+        root = str(self.root)
+        assert sorted(self.syncedDirectories) == [root, f"{root}/a", f"{root}/a/b"]
+        self.syncedDirectories.clear()
+        await driver.move("/a/b/link", "/c/d/data")
+        assert sorted(self.syncedDirectories) == [root, f"{root}/c", f"{root}/c/d"]
+        self.syncedDirectories.clear()
+        await driver.putContent("/a/b/other", b"y")
+        assert self.syncedDirectories == [f"{root}/a/b"]
 
     @pytest_twisted.ensureDeferred
     async def test_plainFiles(self) -> None:

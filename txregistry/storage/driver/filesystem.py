@@ -38,6 +38,26 @@ def _syncDirectory(path: str) -> None:
         os.close(fd)
 
 
+def _makeDirectories(directory: str,
+                     syncDirectory: Callable[[str], None] = _syncDirectory) -> None:
+    """
+    Create C{directory} and its missing parents, syncing every parent that
+    gained an entry: a file synced into a new directory is only durable once
+    the directory's own entry is.
+    """
+    missing = []
+    while not os.path.isdir(directory):
+        missing.append(directory)
+        directory = os.path.dirname(directory)
+    for path in reversed(missing):
+        try:
+            os.mkdir(path)
+        except FileExistsError:
+            pass
+    for path in missing:
+        syncDirectory(os.path.dirname(path))
+
+
 @implementer(IStorageDriver)
 class FilesystemDriver:
     """
@@ -55,7 +75,8 @@ class FilesystemDriver:
                  threadpool: ThreadPool, *, highWater: int = 8 * MiB,
                  lowWater: int = 2 * MiB, syncEvery: int = 64 * MiB,
                  opener: Callable[[str, str], IO[bytes]] = open,
-                 fdatasync: Callable[[int], None] = os.fdatasync) -> None:
+                 fdatasync: Callable[[int], None] = os.fdatasync,
+                 syncDirectory: Callable[[str], None] = _syncDirectory) -> None:
         """
         @param rootdirectory: the directory holding the tree (which need
             not exist yet).
@@ -69,12 +90,14 @@ class FilesystemDriver:
         @param opener: opens a file, as L{open} with a binary mode (tests
             inject their own).
         @param fdatasync: syncs a file descriptor's data (tests count it).
+        @param syncDirectory: syncs a directory's entries, given its path.
         """
         self._root = rootdirectory.rstrip("/")
         self._reactor = reactor
         self._pool = threadpool
         self._open = opener
         self._fdatasync = fdatasync
+        self._syncDirectory = syncDirectory
         self._tuning = (highWater, lowWater, syncEvery)
 
     def _run(self, call: Callable[..., Any], *args: Any) -> Deferred[Any]:
@@ -96,7 +119,7 @@ class FilesystemDriver:
         def put() -> None:
             local = self._local(path)
             directory = os.path.dirname(local)
-            os.makedirs(directory, exist_ok=True)
+            _makeDirectories(directory, self._syncDirectory)
             temporary = f"{local}~{secrets.token_hex(8)}"
             try:
                 with self._open(temporary, "xb") as f:
@@ -108,7 +131,7 @@ class FilesystemDriver:
                 if os.path.lexists(temporary):
                     os.unlink(temporary)
                 raise
-            _syncDirectory(directory)
+            self._syncDirectory(directory)
         return self._run(put)
 
     def reader(self, path: str, offset: int = 0) -> Deferred[IFileReader]:
@@ -134,7 +157,7 @@ class FilesystemDriver:
                     raise PathNotFound(_NAME, path) from None
                 size = f.seek(0, os.SEEK_END)
             else:
-                os.makedirs(os.path.dirname(local), exist_ok=True)
+                _makeDirectories(os.path.dirname(local), self._syncDirectory)
                 f, size = self._open(local, "wb"), 0
             return _FileWriter(self, local, f, size, *self._tuning)
         return self._run(open_)
@@ -166,9 +189,9 @@ class FilesystemDriver:
             if not os.path.lexists(self._local(source)):
                 raise PathNotFound(_NAME, source)
             directory = os.path.dirname(self._local(dest))
-            os.makedirs(directory, exist_ok=True)
+            _makeDirectories(directory, self._syncDirectory)
             os.replace(self._local(source), self._local(dest))
-            _syncDirectory(directory)
+            self._syncDirectory(directory)
         return self._run(move)
 
     def delete(self, path: str) -> Deferred[None]:
