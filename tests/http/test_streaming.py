@@ -248,3 +248,26 @@ def test_tlsOnPlainPort() -> None:
     protocol.dataReceived(b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03")
     assert transport.value().startswith(b"HTTP/1.0 400 Bad Request\r\n")
     assert transport.disconnecting
+
+
+def test_continueOnlyWhenBodyWanted() -> None:
+    """100 Continue waits until the handler asks for the body; an asynchronous refusal never sends it."""
+    resource = UploadResource()
+    pending: list[Any] = []
+    resource.render = lambda request: (pending.append(request), NOT_DONE_YET)[1]
+    protocol, transport = connect(resource)
+    expect = ("Content-Length: 3", "Expect: 100-continue")
+    protocol.dataReceived(head("PATCH", UPLOAD, *expect))
+    assert transport.value() == b""
+    pending[0].body.deliverTo(Recorder())
+    assert transport.value() == b"HTTP/1.1 100 Continue\r\n\r\n"
+
+    protocol, transport = connect(resource)
+    protocol.dataReceived(head("PATCH", UPLOAD, *expect))
+    refused = pending[1]
+    refused.setResponseCode(404)
+    refused.setHeader(b"Content-Length", b"0")
+    refused.finish()
+    assert transport.value().startswith(b"HTTP/1.1 404 ")
+    assert b"100 Continue" not in transport.value()
+    assert transport.disconnecting

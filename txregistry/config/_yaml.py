@@ -12,7 +12,7 @@ rather than silently keeping the last one.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 import yaml
 from yaml.constructor import ConstructorError, SafeConstructor
@@ -76,7 +76,7 @@ class _Loader(yaml.SafeLoader):
                             key_node.start_mark,
                         )
                     seen.add(key)
-        return super().construct_mapping(node, deep=deep)
+        return super().construct_mapping(cast(MappingNode, node), deep=deep)
 
 
 def _keeping_text(constructor: Any) -> Any:

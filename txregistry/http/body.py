@@ -4,6 +4,8 @@ A request body that streams from the connection to a consumer.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from twisted.internet.defer import Deferred
 from twisted.internet.interfaces import IConsumer, IPushProducer
 from twisted.python.failure import Failure
@@ -54,6 +56,7 @@ class RequestBody:
         self._paused = False
         self._pausedByConsumer = False
         self._discarding = False
+        self._sendContinue: Callable[[], None] | None = None
 
     @property
     def allReceived(self) -> bool:
@@ -77,6 +80,9 @@ class RequestBody:
         self._consumer = consumer
         self._done = Deferred(lambda d: self.stopProducing())
         consumer.registerProducer(self, True)
+        sendContinue, self._sendContinue = self._sendContinue, None
+        if sendContinue is not None:
+            sendContinue()
         buffered, self._buffer, self._buffered = self._buffer, [], 0
         for data in buffered:
             consumer.write(data)
@@ -85,12 +91,24 @@ class RequestBody:
         self._finishIfDone()
         return self._done
 
+    def expectContinue(self, sendContinue: Callable[[], None]) -> None:
+        """
+        The client waits for C{100 Continue} before it sends the body: call
+        C{sendContinue} once a handler asks for the body (at once if one has),
+        and never if the request is answered without it.
+        """
+        if self._consumer is not None:
+            sendContinue()
+        elif not self._discarding:
+            self._sendContinue = sendContinue
+
     def discard(self) -> None:
         """
         Drop the rest of the body: the handler answered without it.  A
         delivery under way fails with L{RequestBodyError}.
         """
         self._discarding = True
+        self._sendContinue = None
         self._buffer, self._buffered = [], 0
         consumer, self._consumer = self._consumer, None
         if consumer is not None:

@@ -149,6 +149,12 @@ class RegistryChannel(HTTPChannel):
             super().allContentReceived()
 
     def _send100Continue(self) -> None:
-        # A request refused while its headers were handled gets no 100.
-        if not self._abandoned:
+        # A streamed request's body is only asked for once its handler
+        # accepted it; one refused before that gets no 100 Continue.
+        if self._abandoned:
+            return
+        body = getattr(self.requests[-1], "body", None) if self.requests else None
+        if body is None:
             super()._send100Continue()
+        else:
+            body.expectContinue(super()._send100Continue)
