@@ -144,3 +144,17 @@ class _CheckedWriter:
 
     def cancel(self) -> Deferred[None]:
         return _guard(self._name, self._writer.cancel)
+
+
+def checkNewProducer(current: object | None, streaming: bool) -> None:
+    """
+    The checks of an L{IFileWriter}'s C{registerProducer}: writers take one
+    streaming (push) producer at a time.
+
+    @raise RuntimeError: if a producer is registered already.
+    @raise ValueError: if the new producer is not a streaming one.
+    """
+    if current is not None:
+        raise RuntimeError("a producer is already registered")
+    if not streaming:
+        raise ValueError("only streaming producers are supported")

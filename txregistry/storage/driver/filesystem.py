@@ -22,7 +22,7 @@ from twisted.python.threadpool import ThreadPool
 from zope.interface import implementer
 
 from txregistry.interfaces import FileInfo, IFileReader, IFileWriter, IStorageDriver
-from txregistry.storage.driver.base import Infos, Paths, isValidName
+from txregistry.storage.driver.base import Infos, Paths, checkNewProducer, isValidName
 from txregistry.storage.driver.errors import InvalidOffset, PathNotFound
 
 MiB = 1024 * 1024
@@ -273,13 +273,7 @@ class _FileWriter:
         self._ended = False
 
     def registerProducer(self, producer: IProducer, streaming: bool) -> None:
-        """
-        Only streaming (push) producers are supported.
-        """
-        if self._producer is not None:
-            raise RuntimeError("a producer is already registered")
-        if not streaming:
-            raise ValueError("only streaming producers are supported")
+        checkNewProducer(self._producer, streaming)
         self._producer, self._paused = cast(IPushProducer, producer), False
         self._throttle()
 

@@ -15,7 +15,7 @@ from twisted.internet.interfaces import IProducer
 from zope.interface import implementer
 
 from txregistry.interfaces import FileInfo, IFileReader, IFileWriter, IStorageDriver
-from txregistry.storage.driver.base import Infos, Paths
+from txregistry.storage.driver.base import Infos, Paths, checkNewProducer
 from txregistry.storage.driver.errors import (
     InvalidOffset,
     PathNotFound,
@@ -174,13 +174,7 @@ class _Writer:
         self._ended = False
 
     def registerProducer(self, producer: IProducer, streaming: bool) -> None:
-        """
-        Only streaming (push) producers are supported.
-        """
-        if self._producer is not None:
-            raise RuntimeError("a producer is already registered")
-        if not streaming:
-            raise ValueError("only streaming producers are supported")
+        checkNewProducer(self._producer, streaming)
         self._producer = producer
 
     def unregisterProducer(self) -> None:
