@@ -263,3 +263,15 @@ class TestFilesystemSpecifics:
         await driver.move("/a/upload/data", "/a/blobs/ab/data")
         assert (self.root / "a" / "blobs" / "ab" / "data").read_bytes() == b"blob"
         assert not (self.root / "a" / "upload" / "data").exists()
+
+
+def test_writebackKeepsPagesCached(tmp_path: Path) -> None:
+    """On Linux, writeback is started with sync_file_range, which succeeds on a real file."""
+    from txregistry.storage.driver import filesystem
+
+    assert filesystem._syncFileRange is not None
+    with open(tmp_path / "f", "wb") as f:
+        f.write(b"x" * 100_000)
+        f.flush()
+        assert filesystem._syncFileRange(f.fileno(), 0, 0, filesystem._SYNC_FILE_RANGE_WRITE) == 0
+        filesystem._startWriteback(f.fileno())

@@ -6,6 +6,8 @@ C{<rootdirectory>/a/b}.  Every blocking call runs in a thread pool.
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import os
 import secrets
 import shutil
@@ -38,10 +40,33 @@ def _syncDirectory(path: str) -> None:
         os.close(fd)
 
 
+def _loadSyncFileRange() -> Callable[[int, int, int, int], int] | None:
+    # Python wraps neither sync_file_range(2) nor anything like it.
+    try:
+        function = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True).sync_file_range
+    except (OSError, AttributeError):
+        return None
+    function.argtypes = [ctypes.c_int, ctypes.c_int64, ctypes.c_int64, ctypes.c_uint]
+    return cast(Callable[[int, int, int, int], int], function)
+
+
+_syncFileRange = _loadSyncFileRange()
+_SYNC_FILE_RANGE_WRITE = 2
+
+
 def _startWriteback(fd: int) -> None:
-    # Linux starts writing a file's dirty pages back, without waiting, on
-    # POSIX_FADV_DONTNEED (it then drops only clean pages: nothing is lost).
-    os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+    """
+    Start writing a file's dirty pages to the disk, without waiting for them
+    and without dropping them from the page cache (so a pull right after a
+    push reads from memory): Linux's C{sync_file_range(SYNC_FILE_RANGE_WRITE)}.
+    Where that is missing, C{POSIX_FADV_DONTNEED} also starts the writeback
+    (and drops the clean pages).
+    """
+    if _syncFileRange is not None and _syncFileRange(fd, 0, 0, _SYNC_FILE_RANGE_WRITE) == 0:
+        return
+    fadvise = getattr(os, "posix_fadvise", None)
+    if fadvise is not None:
+        fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
 
 
 def _makeDirectories(directory: str,
