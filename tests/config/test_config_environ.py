@@ -155,10 +155,15 @@ def test_unknown_key() -> None:
         load_config(None, {"REGISTRY_STORAGE_FILESYSTEM_ROOTDIR": "/x"})
 
 
-def test_unknown_top_level_key() -> None:
-    """A variable naming an unknown section is refused."""
-    with pytest.raises(ConfigError, match="^htpp: unknown key .*REGISTRY_HTPP_ADDR"):
-        load_config(None, {"REGISTRY_HTPP_ADDR": ":5000"})
+def test_unknown_section_ignored() -> None:
+    """Variables naming no section (as Kubernetes sets for a Service named registry) are ignored, as distribution does."""
+    kubernetes = {
+        "REGISTRY_PORT": "tcp://10.0.0.1:5000",
+        "REGISTRY_PORT_5000_TCP_ADDR": "10.0.0.1",
+        "REGISTRY_SERVICE_HOST": "10.0.0.1",
+        "REGISTRY_SERVICE_PORT": "5000",
+    }
+    assert load_config(None, kubernetes) == load_config(None, {})
 
 
 def test_bad_value_names_variable() -> None:

@@ -17,7 +17,10 @@ name) switches the storage driver but keeps C{storage.delete},
 C{.maintenance}, C{.cache}, C{.redirect} and C{.tag}; distribution would
 drop them too.
 
-Unknown keys are not detected here but by the parser, like unknown keys
+A variable whose first part names no section (C{REGISTRY_PORT},
+C{REGISTRY_SERVICE_HOST}: Kubernetes sets these for a Service named
+C{registry}) is ignored with a warning, as distribution does.  Unknown keys
+within a section are not detected here but by the parser, like unknown keys
 written in the file; L{apply_environment} returns where each variable
 wrote, so that errors can name the variable.
 """
@@ -27,11 +30,21 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 import yaml
+from twisted.logger import Logger
 
 from txregistry.config._yaml import load_yaml
 from txregistry.config.errors import ConfigError, PathStep
 
 PREFIX = "REGISTRY_"
+
+#: The top-level keys of distribution's configuration.
+SECTIONS = (
+    "version", "log", "loglevel", "storage", "auth", "middleware", "reporting",
+    "http", "notifications", "redis", "health", "catalog", "proxy",
+    "compatibility", "validation", "policy",
+)
+
+log = Logger()
 
 #: The keys of C{storage} that are not a driver.
 STORAGE_GENERIC_KEYS = frozenset({"delete", "redirect", "cache", "maintenance", "tag"})
@@ -55,6 +68,9 @@ def apply_environment(
     origins: dict[tuple[PathStep, ...], str] = {}
     for name in sorted(environ):
         if not name.startswith(PREFIX):
+            continue
+        if name[len(PREFIX):].split("_", 1)[0].lower() not in SECTIONS:
+            log.warn("ignoring unrecognized environment variable {name}", name=name)
             continue
         keys = _apply_one(tree, name, environ[name])
         origins[keys] = name

@@ -18,7 +18,7 @@ from twisted.internet.testing import MemoryReactor
 
 from txregistry.config._reader import Section, as_string, describe
 from txregistry.config._yaml import resolved
-from txregistry.config.environ import STORAGE_GENERIC_KEYS
+from txregistry.config.environ import SECTIONS, STORAGE_GENERIC_KEYS
 from txregistry.config.errors import ConfigError, PathStep
 from txregistry.config.listen import listen_endpoint
 from txregistry.config.model import (
@@ -50,24 +50,6 @@ from txregistry.config.model import (
 #: The one configuration version distribution defines.
 VERSION = "0.1"
 
-_TOP_LEVEL = (
-    "version",
-    "log",
-    "loglevel",
-    "storage",
-    "auth",
-    "middleware",
-    "reporting",
-    "http",
-    "notifications",
-    "redis",
-    "health",
-    "catalog",
-    "proxy",
-    "compatibility",
-    "validation",
-    "policy",
-)
 _LOG_LEVELS = ("error", "warn", "info", "debug")
 
 #: The storage drivers distribution knows, whether or not txregistry has them.
@@ -148,7 +130,7 @@ def parse_configuration(tree: object, cwd: str) -> Configuration:
     @return: the configuration.
     @raise ConfigError: for the first unknown key or invalid value found.
     """
-    root = Section((), tree, _TOP_LEVEL)
+    root = Section((), tree, SECTIONS)
     expand_string_forms(root.value)
     version = root.raw("version")
     if version is None:
