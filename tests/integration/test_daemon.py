@@ -164,6 +164,28 @@ def test_default_configuration(tmp_path: Path) -> None:
     assert "Server Shut Down." in log.read_text(errors="replace")
 
 
+def refused_at_start(config: Path, cwd: Path) -> str:
+    """
+    Run C{twistd -n registry -c config} and check it exits non-zero without
+    a traceback.
+
+    @return: what it printed.
+    """
+    result = subprocess.run(
+        twistd_command() + ["-n", "registry", "-c", str(config)],
+        cwd=cwd,
+        env=clean_environ(),
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    output = result.stdout + result.stderr
+    assert result.returncode != 0, output
+    assert "Traceback" not in output, output
+    return output
+
+
 def test_bad_configuration_exits_with_key_path(tmp_path: Path) -> None:
     """A config with an unknown key makes twistd exit non-zero naming the
     key's path, without a traceback."""
@@ -171,35 +193,13 @@ def test_bad_configuration_exits_with_key_path(tmp_path: Path) -> None:
     document = txregistry_config(tmp_path / "storage", free_port())
     document["storage"]["filesystem"]["bogus"] = 1
     config.write_text(yaml.safe_dump(document))
-    result = subprocess.run(
-        twistd_command() + ["-n", "registry", "-c", str(config)],
-        cwd=tmp_path,
-        env=clean_environ(),
-        stdin=subprocess.DEVNULL,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    output = result.stdout + result.stderr
-    assert result.returncode != 0, output
+    output = refused_at_start(config, tmp_path)
     assert "storage.filesystem.bogus" in output, output
-    assert "Traceback" not in output, output
 
 
 def test_missing_configuration_file(tmp_path: Path) -> None:
     """A config path that does not exist makes twistd exit non-zero naming
     the file, without a traceback."""
     missing = tmp_path / "nope.yml"
-    result = subprocess.run(
-        twistd_command() + ["-n", "registry", "-c", str(missing)],
-        cwd=tmp_path,
-        env=clean_environ(),
-        stdin=subprocess.DEVNULL,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    output = result.stdout + result.stderr
-    assert result.returncode != 0, output
+    output = refused_at_start(missing, tmp_path)
     assert str(missing) in output, output
-    assert "Traceback" not in output, output
