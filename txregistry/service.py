@@ -37,7 +37,8 @@ def makeService(
     for child in storage.services:
         child.setServiceParent(top)
 
-    site = RegistrySite(RegistryApp(config, storage.driver, reactor).resource())
+    site = RegistrySite(RegistryApp(config, storage.driver, reactor).resource(),
+                        accessLog=not config.log.accesslog_disabled)
     descriptions = list(listen) if listen else list(config.listen_endpoints())
     if not descriptions:
         raise ValueError("nothing to listen on: no --listen and no http address")

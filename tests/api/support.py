@@ -45,13 +45,17 @@ class Response:
         return [e["code"] for e in self.json()["errors"]]
 
 
-def makeConfig(**storage: Any) -> Any:
+def makeConfig(catalogEntries: int | None = None, **storage: Any) -> Any:
     """
     @return: the embedded default configuration on the in-memory driver,
-        with C{storage} fields replaced.
+        with C{storage} fields replaced (and C{catalog.maxentries}, if given).
     """
     config = load_config(None, {"REGISTRY_STORAGE": "inmemory"})
-    return dataclasses.replace(config, storage=dataclasses.replace(config.storage, **storage))
+    config = dataclasses.replace(config, storage=dataclasses.replace(config.storage, **storage))
+    if catalogEntries is not None:
+        config = dataclasses.replace(
+            config, catalog=dataclasses.replace(config.catalog, maxentries=catalogEntries))
+    return config
 
 
 class InMemoryRegistry:
@@ -60,9 +64,9 @@ class InMemoryRegistry:
     uploads take the streaming path) through treq's in-memory agent.
     """
 
-    def __init__(self, **storage: Any) -> None:
+    def __init__(self, catalogEntries: int | None = None, **storage: Any) -> None:
         self.driver = CheckedDriver(InMemoryDriver())
-        self.config = makeConfig(**storage)
+        self.config = makeConfig(catalogEntries, **storage)
         resource = RegistryApp(self.config, self.driver, Clock()).resource()
         self.stub = StubTreq(resource)
         # treq's agent serves a plain Site; serve ours instead.

@@ -256,3 +256,17 @@ def test_catalogZero(catalog: InMemoryRegistry) -> None:
     assert response.json()["repositories"] == []
     link = nextLink(response)
     assert link is None or parse_qs(urlsplit(link).query).get("last"), link
+
+
+def test_catalogDefaultPageIsMaxEntries() -> None:
+    """Without n, _catalog returns catalog.maxentries names and a Link to the rest."""
+    from tests.api.support import InMemoryRegistry, imageManifest
+
+    registry = InMemoryRegistry(catalogEntries=2)
+    for name in ("a", "b", "c"):
+        config = registry.pushBlob(name, b"{}")
+        manifest = imageManifest(config, 2, [])
+        assert registry.pushManifest(name, "v1", manifest, manifest["mediaType"]).code == 201
+    response = registry.request("GET", "/v2/_catalog")
+    assert response.json() == {"repositories": ["a", "b"]}
+    assert response.header("Link") == '</v2/_catalog?n=2&last=b>; rel="next"'

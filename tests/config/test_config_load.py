@@ -56,11 +56,11 @@ storage:
 http:
   addr: :5001
   net: tcp
-  prefix: /my/registry/
+  prefix: /
   host: https://registry.example.com:5000
   secret: 0123
   relativeurls: true
-  draintimeout: 60s
+  draintimeout: 0s
   headers:
     X-Content-Type-Options: [nosniff]
     Strict-Transport-Security: [max-age=31536000, includeSubDomains]
@@ -141,11 +141,11 @@ def test_full_file(load: Loader, tmp_path: Path) -> None:
     assert purging.interval == timedelta(hours=1, minutes=30)
     assert purging.dryrun is True
     http = config.http
-    assert (http.addr, http.net, http.prefix) == (":5001", "tcp", "/my/registry/")
+    assert (http.addr, http.net, http.prefix) == (":5001", "tcp", "/")
     assert http.host == "https://registry.example.com:5000"
     assert http.secret == "0123"
     assert http.relativeurls is True
-    assert http.draintimeout == timedelta(seconds=60)
+    assert http.draintimeout == timedelta(0)
     assert http.headers == {
         "X-Content-Type-Options": ["nosniff"],
         "Strict-Transport-Security": ["max-age=31536000", "includeSubDomains"],

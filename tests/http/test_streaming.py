@@ -271,3 +271,16 @@ def test_continueOnlyWhenBodyWanted() -> None:
     assert transport.value().startswith(b"HTTP/1.1 404 ")
     assert b"100 Continue" not in transport.value()
     assert transport.disconnecting
+
+
+def test_accessLogSwitch(tmp_path: Any) -> None:
+    """The site writes an access log line per request unless the access log is off."""
+    for enabled in (True, False):
+        path = tmp_path / f"access-{enabled}.log"
+        site = RegistrySite(UploadResource(), accessLog=enabled, logPath=str(path))
+        site.startFactory()
+        protocol = site.buildProtocol(IPv4Address("TCP", "127.0.0.1", 1234))
+        protocol.makeConnection(StringTransport())
+        protocol.dataReceived(head("GET", "/v2/"))
+        site.stopFactory()
+        assert (b"GET /v2/" in path.read_bytes()) is enabled

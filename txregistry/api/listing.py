@@ -16,9 +16,12 @@ from txregistry.storage.catalog import listRepositories
 from txregistry.storage.registry import Registry
 
 
-def paginate(request: IRequest, entries: list[str], path: str) -> tuple[list[str], dict[str, str]]:
+def paginate(request: IRequest, entries: list[str], path: str,
+             defaultLimit: int | None = None) -> tuple[list[str], dict[str, str]]:
     """
     Apply C{n} and C{last} to sorted C{entries}.
+
+    @param defaultLimit: the page size when the request gives no C{n}.
 
     @return: the page, and the headers to send (a C{Link} to the next page
         when entries remain).
@@ -29,7 +32,9 @@ def paginate(request: IRequest, entries: list[str], path: str) -> tuple[list[str
         entries = [entry for entry in entries if entry > last]
     number = queryArg(request, "n")
     if number is None:
-        return entries, {}
+        if defaultLimit is None:
+            return entries, {}
+        number = str(defaultLimit)
     if not number.isdigit():
         raise PaginationNumberInvalid(number)
     limit = int(number)
@@ -67,5 +72,6 @@ class ListingHandlers:
         C{GET /v2/_catalog}.
         """
         names = await listRepositories(self.registry.driver)
-        page, headers = paginate(request, names, "/v2/_catalog")
+        page, headers = paginate(request, names, "/v2/_catalog",
+                                 self.config.catalog.maxentries)
         return respondJSON(request, {"repositories": page}, headers=headers)

@@ -5,6 +5,7 @@ The registry's HTTP site: uploads and manifest puts stream their bodies.
 from __future__ import annotations
 
 import re
+from typing import Any
 
 from twisted.web.http import _GenericHTTPChannelProtocol
 from twisted.web.server import Site
@@ -35,6 +36,19 @@ class RegistrySite(Site):
 
     requestFactory = StreamingRequest
     displayTracebacks = False
+
+    def __init__(self, resource: Any, accessLog: bool = True, **kwargs: Any) -> None:
+        """
+        @param resource: the root resource.
+        @param accessLog: whether to log a line per request
+            (C{log.accesslog.disabled} turns it off).
+        """
+        super().__init__(resource, **kwargs)
+        self._accessLog = accessLog
+
+    def log(self, request: Any) -> None:
+        if self._accessLog:
+            super().log(request)
 
     def protocol(self):  # type: ignore[override]
         return _GenericHTTPChannelProtocol(RegistryChannel())
