@@ -45,12 +45,13 @@ class Response:
         return [e["code"] for e in self.json()["errors"]]
 
 
-def makeConfig(catalogEntries: int | None = None, **storage: Any) -> Any:
+def makeConfig(catalogEntries: int | None = None, secret: str = "test-secret",
+               **storage: Any) -> Any:
     """
     @return: the embedded default configuration on the in-memory driver,
         with C{storage} fields replaced (and C{catalog.maxentries}, if given).
     """
-    config = load_config(None, {"REGISTRY_STORAGE": "inmemory"})
+    config = load_config(None, {"REGISTRY_STORAGE": "inmemory", "REGISTRY_HTTP_SECRET": secret})
     config = dataclasses.replace(config, storage=dataclasses.replace(config.storage, **storage))
     if catalogEntries is not None:
         config = dataclasses.replace(
@@ -64,9 +65,15 @@ class InMemoryRegistry:
     uploads take the streaming path) through treq's in-memory agent.
     """
 
-    def __init__(self, catalogEntries: int | None = None, **storage: Any) -> None:
-        self.driver = CheckedDriver(InMemoryDriver())
-        self.config = makeConfig(catalogEntries, **storage)
+    def __init__(self, catalogEntries: int | None = None, driver: Any = None,
+                 secret: str = "test-secret", **storage: Any) -> None:
+        """
+        @param driver: a driver to share with another registry (a new
+            in-memory one by default).
+        @param secret: C{http.secret}, which signs upload states.
+        """
+        self.driver = driver if driver is not None else CheckedDriver(InMemoryDriver())
+        self.config = makeConfig(catalogEntries, secret, **storage)
         resource = RegistryApp(self.config, self.driver, Clock()).resource()
         self.stub = StubTreq(resource)
         # treq's agent serves a plain Site; serve ours instead.

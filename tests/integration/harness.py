@@ -267,7 +267,9 @@ def txregistry_config(root: Path, port: int) -> dict[str, Any]:
             "filesystem": {"rootdirectory": str(root)},
             "delete": {"enabled": True},
         },
-        "http": {"addr": f"127.0.0.1:{port}"},
+        # One secret for every process of a test, as replicas sharing a
+        # storage root must have: upload URLs stay valid across restarts.
+        "http": {"addr": f"127.0.0.1:{port}", "secret": "integration-tests"},
     }
 
 

@@ -164,3 +164,50 @@ def test_resumedInNewProcess(registries: Registries, txregistry_server: Registry
                                          headers={"Range": "bytes=-100"})
     assert (status, body) == (206, data[-100:])
     assert headers["Content-Range"] == f"bytes {len(data) - 100}-{len(data) - 1}/{len(data)}"
+
+
+def test_twoProcessesAlternate(registries: Registries, txregistry_server: RegistryProcess) -> None:
+    """Two daemons sharing a root and a secret serve alternate requests of one chunked upload."""
+    other = registries.txregistry(root=txregistry_server.root)
+    servers = [txregistry_server, other]
+    data = os.urandom(5 * 1024 * 1024 + 3)
+    chunk = 1024 * 1024
+    location = startUpload(txregistry_server)
+    for n, start in enumerate(range(0, len(data), chunk)):
+        piece = data[start:start + chunk]
+        status, headers, body = http_request(
+            servers[(n + 1) % 2].base_url, "PATCH", location, piece,
+            {"Content-Range": f"{start}-{start + len(piece) - 1}"})
+        assert status == 202, body
+        location = headers["Location"].split("://", 1)[-1].split("/", 1)[-1].join(["/", ""])
+    digest = "sha256:" + hashlib.sha256(data).hexdigest()
+    status, _, _ = http_request(txregistry_server.base_url, "PUT", with_digest(location, digest))
+    assert status == 201
+    for server in servers:
+        status, _, body = http_request(server.base_url, "GET", f"/v2/demo/app/blobs/{digest}")
+        assert (status, body) == (200, data)
+
+
+def test_killedMidChunkResumes(registries: Registries, txregistry_server: RegistryProcess) -> None:
+    """After kill -9 in the middle of a chunk, the status reports the stored bytes and the upload completes from there."""
+    data = os.urandom(16 * 1024 * 1024)
+    location = startUpload(txregistry_server)
+    with socket.create_connection(("127.0.0.1", txregistry_server.port), timeout=10) as s:
+        s.sendall(f"PATCH {location} HTTP/1.1\r\nHost: x\r\nContent-Length: {len(data)}\r\n"
+                  f"Content-Range: 0-{len(data) - 1}\r\n\r\n".encode() + data[:len(data) // 2])
+        time.sleep(0.5)
+        txregistry_server.process.kill()
+        txregistry_server.process.wait()
+    restarted = registries.txregistry(root=txregistry_server.root)
+    status, headers, _ = http_request(restarted.base_url, "GET", location)
+    assert status == 204
+    stored = int(headers["Range"].split("-")[1]) + 1
+    assert 0 < stored <= len(data) // 2
+    status, headers, _ = http_request(restarted.base_url, "PATCH", location, data[stored:],
+                                      {"Content-Range": f"{stored}-{len(data) - 1}"})
+    assert status == 202
+    digest = "sha256:" + hashlib.sha256(data).hexdigest()
+    status, _, body = http_request(restarted.base_url, "PUT", with_digest(location, digest))
+    assert status == 201, body
+    status, _, body = http_request(restarted.base_url, "GET", f"/v2/demo/app/blobs/{digest}")
+    assert (status, body) == (200, data)

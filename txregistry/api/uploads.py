@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import re
 from typing import Any
+from urllib.parse import quote
 
+from twisted.logger import Logger
 from twisted.web.iweb import IRequest
 
 from txregistry.api.requests import (
@@ -19,12 +21,19 @@ from txregistry.api.requests import (
     respond,
     streamBody,
 )
+from txregistry.api.uploadstate import (
+    InvalidUploadState,
+    UploadState,
+    UploadStateSigner,
+)
 from txregistry.digest import Digest
 from txregistry.errors import BlobUploadInvalid, BlobUploadUnknown, RegistryError
 from txregistry.reference import isValidName
 from txregistry.storage.blobs import LinkedBlobs
 from txregistry.storage.registry import Registry
 from txregistry.storage.uploads import HashingWriter
+
+log = Logger()
 
 _UPLOAD_ID = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9._=-]{0,127}")
 _CONTENT_RANGE = re.compile(r"^(?:bytes[ =])?(\d+)-(\d+)(?:/(?:\d+|\*))?$")
@@ -38,6 +47,19 @@ class RangeInvalid(RegistryError):
     code = "RANGE_INVALID"
     status = 416
     message = "invalid content range"
+
+
+def makeSigner(secret: str | None) -> UploadStateSigner:
+    """
+    @return: the signer of upload states for C{http.secret}: with a random
+        secret (and a warning) when it is unset, as distribution does.
+    """
+    if secret:
+        return UploadStateSigner(secret.encode("utf-8"))
+    log.warn("http.secret is not set: upload URLs are signed with a random "
+             "secret, so an upload cannot continue in another process or after "
+             "a restart; set http.secret on every replica sharing the storage")
+    return UploadStateSigner.withRandomSecret()
 
 
 def _rangeHeader(size: int) -> str:
@@ -54,10 +76,13 @@ class UploadHandlers:
         self.registry = registry
         self.uploads = registry.uploads
         self.config = config
+        self.signer = makeSigner(config.http.secret)
         self._busy: set[str] = set()
 
-    def _uploadURL(self, request: IRequest, name: str, uploadID: str) -> str:
-        return absoluteURL(request, self.config.http, f"/v2/{name}/blobs/uploads/{uploadID}")
+    def _uploadURL(self, request: IRequest, state: UploadState) -> str:
+        token = quote(self.signer.pack(state), safe="")
+        return absoluteURL(request, self.config.http,
+                           f"/v2/{state.name}/blobs/uploads/{state.uploadID}?_state={token}")
 
     def _blobCreated(self, request: IRequest, name: str, digest: Digest) -> bytes:
         return respond(request, 201, {
@@ -65,13 +90,33 @@ class UploadHandlers:
             "Docker-Content-Digest": str(digest),
         })
 
-    def _uploadAccepted(self, request: IRequest, name: str, uploadID: str,
-                        size: int, status: int = 202) -> bytes:
+    def _uploadAccepted(self, request: IRequest, state: UploadState,
+                        status: int = 202) -> bytes:
         return respond(request, status, {
-            "Location": self._uploadURL(request, name, uploadID),
-            "Range": _rangeHeader(size),
-            "Docker-Upload-UUID": uploadID,
+            "Location": self._uploadURL(request, state),
+            "Range": _rangeHeader(state.offset),
+            "Docker-Upload-UUID": state.uploadID,
+            "Blob-Upload-Session-ID": state.uploadID,
         })
+
+    async def _state(self, request: IRequest, name: str, uploadID: str) -> UploadState | None:
+        """
+        @return: the verified state the request carries, or L{None} if it
+            carries none (the upload id in the path is then all there is).
+        @raise BlobUploadInvalid: if the state is forged, damaged or signed
+            with another secret.
+        @raise BlobUploadUnknown: if it names another upload.
+        """
+        token = queryArg(request, "_state")
+        if token is None:
+            return None
+        try:
+            state = self.signer.unpack(token)
+        except InvalidUploadState as e:
+            raise BlobUploadInvalid(uploadID, message=str(e)) from None
+        if (state.name, state.uploadID) != (name, uploadID):
+            raise BlobUploadUnknown(uploadID, message="the upload state names another upload")
+        return state
 
     async def start(self, request: IRequest, name: str) -> bytes:
         """
@@ -89,22 +134,24 @@ class UploadHandlers:
         monolithic = queryArg(request, "digest")
         if monolithic is not None:
             digest = parseDigest(monolithic)
-            uploadID = await self.uploads.start(name)
+            uploadID, _ = await self.uploads.start(name)
             try:
                 await self._receive(request, name, uploadID, 0, digest)
             except BaseException:
                 await self.uploads.cancel(name, uploadID)
                 raise
             return self._blobCreated(request, name, digest)
-        uploadID = await self.uploads.start(name)
-        return self._uploadAccepted(request, name, uploadID, 0)
+        uploadID, startedAt = await self.uploads.start(name)
+        return self._uploadAccepted(request, UploadState(name, uploadID, 0, startedAt))
 
     async def patch(self, request: IRequest, name: str, uploadID: str) -> bytes:
         """
         C{PATCH}: append a chunk (the whole request body) to an upload.
         """
-        size = await self._receive(request, name, uploadID, None, None)
-        return self._uploadAccepted(request, name, uploadID, size)
+        state = await self._state(request, name, uploadID)
+        size = await self._receive(request, name, uploadID, None, None, state)
+        startedAt = state.startedAt if state else await self.uploads.startedAt(name, uploadID)
+        return self._uploadAccepted(request, UploadState(name, uploadID, size, startedAt))
 
     async def finish(self, request: IRequest, name: str, uploadID: str) -> bytes:
         """
@@ -112,7 +159,8 @@ class UploadHandlers:
         blob.
         """
         digest = parseDigest(queryArg(request, "digest"))
-        await self._receive(request, name, uploadID, None, digest)
+        state = await self._state(request, name, uploadID)
+        await self._receive(request, name, uploadID, None, digest, state)
         return self._blobCreated(request, name, digest)
 
     async def status(self, request: IRequest, name: str, uploadID: str) -> bytes:
@@ -120,14 +168,18 @@ class UploadHandlers:
         C{GET}: how much of the upload is stored.
         """
         self._checkUpload(request, name, uploadID)
+        state = await self._state(request, name, uploadID)
         size = await self.uploads.size(name, uploadID)
-        return self._uploadAccepted(request, name, uploadID, size, status=204)
+        startedAt = state.startedAt if state else await self.uploads.startedAt(name, uploadID)
+        return self._uploadAccepted(request, UploadState(name, uploadID, size, startedAt),
+                                    status=204)
 
     async def cancel(self, request: IRequest, name: str, uploadID: str) -> bytes:
         """
         C{DELETE}: abandon an upload.
         """
         self._checkUpload(request, name, uploadID)
+        await self._state(request, name, uploadID)
         if uploadID in self._busy or not await self.uploads.cancel(name, uploadID):
             raise BlobUploadUnknown(uploadID)
         return respond(request, 204)
@@ -138,19 +190,25 @@ class UploadHandlers:
             raise BlobUploadUnknown(uploadID)
 
     async def _receive(self, request: IRequest, name: str, uploadID: str,
-                       knownSize: int | None, digest: Digest | None) -> int:
+                       knownSize: int | None, digest: Digest | None,
+                       state: UploadState | None = None) -> int:
         """
         Append the request body to the upload, then close the upload's
         writer, or with C{digest} commit it as a blob.
 
         @param knownSize: the upload's size if the caller knows it.
+        @param state: the verified state the client sent, if any (it names
+            this upload; its offset is not enforced: the spec only asks
+            clients to use the latest C{Location}, and orders chunks by their
+            C{Content-Range}).
         @return: the upload's new size.
         """
         self._checkUpload(request, name, uploadID)
         if uploadID in self._busy:
             raise RangeInvalid(uploadID, message="another request is writing this upload")
         size = knownSize if knownSize is not None else await self.uploads.size(name, uploadID)
-        self._checkContentRange(request, name, uploadID, size)
+        self._checkContentRange(request, name, uploadID, size,
+                                state.startedAt if state else None)
         self._busy.add(uploadID)
         try:
             writer = await self.uploads.writer(name, uploadID)
@@ -171,21 +229,35 @@ class UploadHandlers:
         return writer.writer.size()
 
     def _checkContentRange(self, request: IRequest, name: str, uploadID: str,
-                           size: int) -> None:
+                           size: int, startedAt: str | None) -> None:
+        """
+        @raise RangeInvalid: if the chunk's C{Content-Range} is malformed,
+            disagrees with its C{Content-Length}, or does not start where the
+            upload ends: the spec's 416, with the upload's current C{Range}.
+        """
         contentRange = header(request, "content-range")
         if contentRange is None:
             return
         match = _CONTENT_RANGE.match(contentRange.strip())
-        if match is None:
-            raise BlobUploadInvalid(f"malformed Content-Range: {contentRange}")
-        start, end = int(match.group(1)), int(match.group(2))
         length = header(request, "content-length")
-        if end < start or (length is not None and length.isdigit()
-                           and int(length) != end - start + 1):
-            raise BlobUploadInvalid(f"Content-Range {contentRange} does not match Content-Length")
-        if start != size:
-            raise RangeInvalid(
-                f"the upload holds {size} bytes",
-                headers={b"Range": _rangeHeader(size).encode("ascii"),
-                         b"Location": self._uploadURL(request, name, uploadID).encode("utf-8"),
-                         b"Docker-Upload-UUID": uploadID.encode("ascii")})
+        if match is None:
+            problem = f"malformed Content-Range: {contentRange}"
+        else:
+            start, end = int(match.group(1)), int(match.group(2))
+            if end < start or (length is not None and length.isdigit()
+                               and int(length) != end - start + 1):
+                problem = f"Content-Range {contentRange} does not match the body's length"
+            elif start != size:
+                problem = f"the upload holds {size} bytes; the chunk starts at {start}"
+            else:
+                return
+        raise self._rangeInvalid(request, name, uploadID, size, startedAt, problem)
+
+    def _rangeInvalid(self, request: IRequest, name: str, uploadID: str, size: int,
+                      startedAt: str | None, detail: str) -> RangeInvalid:
+        state = UploadState(name, uploadID, size, startedAt or "")
+        return RangeInvalid(detail, headers={
+            b"Range": _rangeHeader(size).encode("ascii"),
+            b"Location": self._uploadURL(request, state).encode("utf-8"),
+            b"Docker-Upload-UUID": uploadID.encode("ascii"),
+            b"Blob-Upload-Session-ID": uploadID.encode("ascii")})

@@ -62,19 +62,29 @@ class UploadStore:
         self.clock = clock
         self._hashers: OrderedDict[str, tuple[int, Any]] = OrderedDict()
 
-    async def start(self, name: str) -> str:
+    async def start(self, name: str) -> tuple[str, str]:
         """
         Start an upload.
 
-        @return: its id.
+        @return: its id and its start time (RFC 3339).
         """
         uploadID = str(uuid.uuid4())
         started = datetime.fromtimestamp(self.clock.seconds(), UTC)
+        startedAt = started.isoformat().replace("+00:00", "Z")
         await self.driver.putContent(paths.uploadData(name, uploadID), b"")
         await self.driver.putContent(
-            paths.uploadStartedAt(name, uploadID),
-            started.isoformat().replace("+00:00", "Z").encode("ascii"))
-        return uploadID
+            paths.uploadStartedAt(name, uploadID), startedAt.encode("ascii"))
+        return uploadID, startedAt
+
+    async def startedAt(self, name: str, uploadID: str) -> str:
+        """
+        @return: when the upload started (RFC 3339), or C{""} if unknown.
+        """
+        try:
+            content = await self.driver.getContent(paths.uploadStartedAt(name, uploadID))
+        except PathNotFound:
+            return ""
+        return content.decode("ascii", "replace").strip()
 
     async def size(self, name: str, uploadID: str) -> int:
         """
