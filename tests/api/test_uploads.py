@@ -454,14 +454,6 @@ def test_mountInvalidSource(registry: InMemoryRegistry, source: str) -> None:
     assert registry.request("GET", f"/v2/target/blobs/{digest}").code == 404
 
 
-def test_mountWithoutFrom(registry: InMemoryRegistry) -> None:
-    """A mount without a source repository starts an upload (202)."""
-    digest = registry.pushBlob("source", DATA)
-    response = registry.request("POST", f"/v2/target/blobs/uploads/?mount={digest}")
-    assert response.code == 202
-    assert registry.request("GET", f"/v2/target/blobs/{digest}").code == 404
-
-
 # Repository names
 
 INVALID_NAMES = ["UPPER", "a/../b", "a%2Fb", "-a", "a" * 256, "a//b", "a/", "a/.b", "a__-b"]

@@ -130,3 +130,14 @@ def test_replicasWithOtherSecrets() -> None:
     path = location(first.request("POST", "/v2/library/app/blobs/uploads/"))
     response = second.request("PATCH", path, DATA)
     assert (response.code, response.errorCodes) == (400, ["BLOB_UPLOAD_INVALID"])
+
+
+def test_automaticMount() -> None:
+    """A mount without from links a blob the registry holds anywhere (201), else starts an upload (202)."""
+    registry = InMemoryRegistry()
+    digest = registry.pushBlob("elsewhere/repo", DATA)
+    response = registry.request("POST", f"/v2/library/app/blobs/uploads/?mount={digest}")
+    assert (response.code, response.header("Docker-Content-Digest")) == (201, str(digest))
+    assert registry.request("GET", f"/v2/library/app/blobs/{digest}").body == DATA
+    unknown = Digest.of(b"never pushed")
+    assert registry.request("POST", f"/v2/library/app/blobs/uploads/?mount={unknown}").code == 202

@@ -125,12 +125,9 @@ class UploadHandlers:
         """
         checkName(request, name)
         mount = queryArg(request, "mount")
-        source = queryArg(request, "from")
-        if mount is not None and source is not None and isValidName(source):
-            digest = parseDigest(mount)
-            if await LinkedBlobs(self.registry.blobs, source).has(digest):
-                await LinkedBlobs(self.registry.blobs, name).link(digest)
-                return self._blobCreated(request, name, digest)
+        if mount is not None and await self._mount(name, parseDigest(mount),
+                                                   queryArg(request, "from")):
+            return self._blobCreated(request, name, parseDigest(mount))
         monolithic = queryArg(request, "digest")
         if monolithic is not None:
             digest = parseDigest(monolithic)
@@ -143,6 +140,24 @@ class UploadHandlers:
             return self._blobCreated(request, name, digest)
         uploadID, startedAt = await self.uploads.start(name)
         return self._uploadAccepted(request, UploadState(name, uploadID, 0, startedAt))
+
+    async def _mount(self, name: str, digest: Digest, source: str | None) -> bool:
+        """
+        Link a stored blob into repository C{name}: from repository
+        C{source}, or, without one, from wherever the registry holds it (the
+        spec's automatic mount).
+
+        @return: whether the blob was mounted (else an upload starts).
+        """
+        if source is None:
+            # TODO(auth): only when the client may pull a repository holding it.
+            mountable = await self.registry.blobs.size(digest) is not None
+        else:
+            mountable = isValidName(source) and await LinkedBlobs(
+                self.registry.blobs, source).has(digest)
+        if mountable:
+            await LinkedBlobs(self.registry.blobs, name).link(digest)
+        return mountable
 
     async def patch(self, request: IRequest, name: str, uploadID: str) -> bytes:
         """
