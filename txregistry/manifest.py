@@ -6,7 +6,7 @@ image manifest and index, and Docker's schema 2 manifest and manifest list.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from txregistry.digest import Digest, InvalidDigest
@@ -45,6 +45,8 @@ class Manifest:
     @ivar layers: an image manifest's layers; empty for an index.
     @ivar manifests: the manifests an index lists; empty for an image.
     @ivar subject: the manifest this one refers to, if any.
+    @ivar artifactType: the manifest's C{artifactType}, if it has one.
+    @ivar annotations: the manifest's own C{annotations} (empty if none).
     """
 
     mediaType: str
@@ -52,6 +54,8 @@ class Manifest:
     layers: tuple[Descriptor, ...]
     manifests: tuple[Descriptor, ...]
     subject: Descriptor | None
+    artifactType: str | None = None
+    annotations: dict[str, str] = field(default_factory=dict, hash=False)
 
 
 def _bareType(contentType: str | None) -> str | None:
@@ -85,6 +89,22 @@ def _descriptors(body: dict[str, Any], key: str) -> tuple[Descriptor, ...]:
     if not isinstance(values, list):
         raise ManifestInvalid(f"{key}: must be a list")
     return tuple(_descriptor(v, f"{key}[{i}]") for i, v in enumerate(values))
+
+
+def _artifactType(body: dict[str, Any]) -> str | None:
+    value = body.get("artifactType")
+    if value is not None and not isinstance(value, str):
+        raise ManifestInvalid("artifactType: must be a string")
+    return value or None
+
+
+def _annotations(body: dict[str, Any]) -> dict[str, str]:
+    value = body.get("annotations")
+    if value is None:
+        return {}
+    if not isinstance(value, dict) or not all(isinstance(v, str) for v in value.values()):
+        raise ManifestInvalid("annotations: must be an object of strings")
+    return value
 
 
 def sniffMediaType(body: dict[str, Any]) -> str | None:
@@ -133,7 +153,10 @@ def parseManifest(payload: bytes, contentType: str | None) -> Manifest:
         raise ManifestInvalid(f"unsupported manifest media type: {mediaType}")
     subject = body.get("subject")
     parsedSubject = None if subject is None else _descriptor(subject, "subject")
+    artifactType, annotations = _artifactType(body), _annotations(body)
     if mediaType in IMAGE_TYPES:
         config = _descriptor(body.get("config"), "config")
-        return Manifest(mediaType, config, _descriptors(body, "layers"), (), parsedSubject)
-    return Manifest(mediaType, None, (), _descriptors(body, "manifests"), parsedSubject)
+        return Manifest(mediaType, config, _descriptors(body, "layers"), (), parsedSubject,
+                        artifactType, annotations)
+    return Manifest(mediaType, None, (), _descriptors(body, "manifests"), parsedSubject,
+                    artifactType, annotations)

@@ -1,5 +1,6 @@
 """
-The storage layout is distribution's, path for path.
+The storage layout is distribution's, path for path (plus txregistry's
+referrers index, which distribution ignores).
 """
 
 import pytest
@@ -8,6 +9,7 @@ from txregistry.digest import Digest
 from txregistry.storage import paths
 
 D = Digest("sha256", "ab" + "c" * 62)
+E = Digest("sha512", "0f" * 64)
 V2 = "/docker/registry/v2"
 R = f"{V2}/repositories/library/ubuntu"
 
@@ -20,6 +22,9 @@ R = f"{V2}/repositories/library/ubuntu"
         (paths.layerLink("library/ubuntu", D), f"{R}/_layers/sha256/{D.hex}/link"),
         (paths.manifestRevisionLink("library/ubuntu", D), f"{R}/_manifests/revisions/sha256/{D.hex}/link"),
         (paths.manifestRevision("library/ubuntu", D), f"{R}/_manifests/revisions/sha256/{D.hex}"),
+        (paths.referrers("library/ubuntu", D), f"{R}/_manifests/referrers/sha256/{D.hex}"),
+        (paths.referrer("library/ubuntu", D, E), f"{R}/_manifests/referrers/sha256/{D.hex}/sha512/{E.hex}"),
+        (paths.referrerLink("library/ubuntu", D, E), f"{R}/_manifests/referrers/sha256/{D.hex}/sha512/{E.hex}/link"),
         (paths.tags("library/ubuntu"), f"{R}/_manifests/tags"),
         (paths.tagCurrentLink("library/ubuntu", "22.04"), f"{R}/_manifests/tags/22.04/current/link"),
         (paths.tagIndexLink("library/ubuntu", "22.04", D), f"{R}/_manifests/tags/22.04/index/sha256/{D.hex}/link"),

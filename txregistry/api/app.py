@@ -18,6 +18,7 @@ from werkzeug.routing import RequestRedirect
 from txregistry.api.blobs import BlobHandlers
 from txregistry.api.listing import ListingHandlers
 from txregistry.api.manifests import ManifestHandlers
+from txregistry.api.referrers import ReferrerHandlers
 from txregistry.api.requests import API_VERSION_HEADER, respond, respondJSON
 from txregistry.api.uploads import UploadHandlers
 from txregistry.errors import RegistryError, Unknown, Unsupported
@@ -49,6 +50,7 @@ class RegistryApp:
         self.uploads = UploadHandlers(registry, config)
         self.manifests = ManifestHandlers(registry, config)
         self.listing = ListingHandlers(registry, config)
+        self.referrers = ReferrerHandlers(registry, config)
 
     def resource(self) -> IResource:
         """
@@ -104,6 +106,10 @@ class RegistryApp:
     @app.route(NAME + "/tags/list", methods=["GET", "HEAD"])
     def listTags(self, request: IRequest, name: str) -> Any:
         return self.listing.tags(request, name)
+
+    @app.route(NAME + "/referrers/<digest>", methods=["GET", "HEAD"])
+    def listReferrers(self, request: IRequest, name: str, digest: str) -> Any:
+        return self.referrers.get(request, name, digest)
 
     @app.route("/v2/_catalog", methods=["GET", "HEAD"])
     def catalog(self, request: IRequest) -> Any:

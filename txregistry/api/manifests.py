@@ -94,13 +94,19 @@ class ManifestHandlers:
         digest = Digest.of(payload, algorithm)
         if isinstance(target, Digest) and target != digest:
             raise DigestInvalid(str(target), message="the manifest does not match its digest")
-        await self.registry.manifests.put(name, payload, header(request, "content-type"), digest)
+        manifest = await self.registry.manifests.put(
+            name, payload, header(request, "content-type"), digest)
         if isinstance(target, str):
             await self.registry.tags.tag(name, target, digest)
-        return respond(request, 201, {
+        headers = {
             "Location": absoluteURL(request, self.config.http, f"/v2/{name}/manifests/{digest}"),
             "Docker-Content-Digest": str(digest),
-        })
+        }
+        if manifest.subject is not None:
+            # The referrers API indexed it: OCI 1.1 clients then skip the
+            # fallback tag schema.
+            headers["OCI-Subject"] = str(manifest.subject.digest)
+        return respond(request, 201, headers)
 
     async def delete(self, request: IRequest, name: str, reference: str) -> bytes:
         """

@@ -12,6 +12,12 @@ data directory::
     /docker/registry/v2/repositories/<name>/_manifests/tags/<tag>/index/<alg>/<hex>/link
     /docker/registry/v2/repositories/<name>/_uploads/<id>/{data,startedat,hashstates/<alg>/<offset>}
 
+and one txregistry extension, which distribution never reads (it lists only
+C{revisions} and C{tags} below C{_manifests}): the index of the OCI
+referrers API, one link per manifest whose C{subject} is C{<subject>}::
+
+    /docker/registry/v2/repositories/<name>/_manifests/referrers/<alg>/<subject hex>/<alg>/<hex>/link
+
 Callers validate names, tags and ids first; these functions only join.
 """
 
@@ -48,6 +54,18 @@ def manifestRevisionLink(name: str, digest: Digest) -> str:
 
 def manifestRevision(name: str, digest: Digest) -> str:
     return f"{manifests(name)}/revisions/{digest.algorithm}/{digest.hex}"
+
+
+def referrers(name: str, subject: Digest) -> str:
+    return f"{manifests(name)}/referrers/{subject.algorithm}/{subject.hex}"
+
+
+def referrer(name: str, subject: Digest, digest: Digest) -> str:
+    return f"{referrers(name, subject)}/{digest.algorithm}/{digest.hex}"
+
+
+def referrerLink(name: str, subject: Digest, digest: Digest) -> str:
+    return f"{referrer(name, subject, digest)}/link"
 
 
 def tags(name: str) -> str:

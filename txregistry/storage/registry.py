@@ -10,6 +10,7 @@ from typing import Any
 from txregistry.interfaces import IStorageDriver
 from txregistry.storage.blobs import BlobStore
 from txregistry.storage.manifests import ManifestStore
+from txregistry.storage.referrers import ReferrerIndex, Referrers
 from txregistry.storage.tags import TagStore
 from txregistry.storage.uploads import UploadStore
 
@@ -17,7 +18,8 @@ from txregistry.storage.uploads import UploadStore
 @dataclass
 class Registry:
     """
-    The blob, manifest, tag and upload stores sharing one driver.
+    The blob, manifest, tag and upload stores sharing one driver, and the
+    referrers listing.
     """
 
     driver: IStorageDriver
@@ -25,6 +27,7 @@ class Registry:
     tags: TagStore
     manifests: ManifestStore
     uploads: UploadStore
+    referrers: Referrers
 
     @classmethod
     def onDriver(cls, driver: IStorageDriver, clock: Any) -> Registry:
@@ -33,4 +36,7 @@ class Registry:
         """
         blobs = BlobStore(driver)
         tags = TagStore(driver)
-        return cls(driver, blobs, tags, ManifestStore(blobs, tags), UploadStore(blobs, clock))
+        index = ReferrerIndex(driver)
+        manifests = ManifestStore(blobs, tags, index)
+        return cls(driver, blobs, tags, manifests, UploadStore(blobs, clock),
+                   Referrers(index, manifests))
