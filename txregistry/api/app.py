@@ -24,6 +24,7 @@ from txregistry.api.uploads import UploadHandlers
 from txregistry.errors import RegistryError, Unknown, Unsupported
 from txregistry.interfaces import IStorageDriver
 from txregistry.storage.registry import Registry
+from txregistry.urlpolicy import URLPolicy
 
 NAME = "/v2/<path:name>"
 
@@ -45,7 +46,9 @@ class RegistryApp:
 
     def __init__(self, config: Any, driver: IStorageDriver, reactor: Any) -> None:
         self.config = config
-        registry = Registry.onDriver(driver, reactor)
+        validation = config.validation
+        registry = Registry.onDriver(driver, reactor, URLPolicy(
+            validation.manifests_urls_allow, validation.manifests_urls_deny))
         self.blobs = BlobHandlers(registry, config)
         self.uploads = UploadHandlers(registry, config)
         self.manifests = ManifestHandlers(registry, config)

@@ -13,6 +13,7 @@ from txregistry.storage.driver.errors import PathNotFound
 from txregistry.storage.links import deleteIfPresent, readLink, writeLink
 from txregistry.storage.referrers import ReferrerIndex
 from txregistry.storage.tags import TagStore
+from txregistry.urlpolicy import URLPolicy
 
 
 class ManifestStore:
@@ -22,11 +23,17 @@ class ManifestStore:
     """
 
     def __init__(self, blobs: BlobStore, tags: TagStore,
-                 referrers: ReferrerIndex | None = None) -> None:
+                 referrers: ReferrerIndex | None = None,
+                 urls: URLPolicy | None = None) -> None:
+        """
+        @param urls: what foreign layers may name (any http(s) URL by
+            default).
+        """
         self.blobs = blobs
         self.driver = blobs.driver
         self.tags = tags
         self.referrers = referrers or ReferrerIndex(blobs.driver)
+        self.urls = urls or URLPolicy()
 
     async def get(self, name: str, digest: Digest) -> bytes:
         """
@@ -96,6 +103,7 @@ class ManifestStore:
         return None if manifest.subject is None else manifest.subject.digest
 
     async def _checkReferences(self, name: str, manifest: Manifest) -> None:
+        self.urls.check(manifest)
         linked = LinkedBlobs(self.blobs, name)
         # Foreign layers (with urls) may live elsewhere; a config may not.
         needed = [layer for layer in manifest.layers if not layer.urls]

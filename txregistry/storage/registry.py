@@ -13,6 +13,7 @@ from txregistry.storage.manifests import ManifestStore
 from txregistry.storage.referrers import ReferrerIndex, Referrers
 from txregistry.storage.tags import TagStore
 from txregistry.storage.uploads import UploadStore
+from txregistry.urlpolicy import URLPolicy
 
 
 @dataclass
@@ -30,13 +31,15 @@ class Registry:
     referrers: Referrers
 
     @classmethod
-    def onDriver(cls, driver: IStorageDriver, clock: Any) -> Registry:
+    def onDriver(cls, driver: IStorageDriver, clock: Any,
+                 urls: URLPolicy | None = None) -> Registry:
         """
         @param clock: an L{IReactorTime}, for upload start times.
+        @param urls: what foreign layers may name.
         """
         blobs = BlobStore(driver)
         tags = TagStore(driver)
         index = ReferrerIndex(driver)
-        manifests = ManifestStore(blobs, tags, index)
+        manifests = ManifestStore(blobs, tags, index, urls)
         return cls(driver, blobs, tags, manifests, UploadStore(blobs, clock),
                    Referrers(index, manifests))
