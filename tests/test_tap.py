@@ -17,7 +17,7 @@ import yaml
 from twisted.application.internet import StreamServerEndpointService
 from twisted.application.service import IService, MultiService
 from twisted.internet import defer, reactor
-from twisted.internet.testing import MemoryReactor
+from twisted.internet.testing import MemoryReactorClock
 from twisted.logger import Logger
 from twisted.python.usage import UsageError
 from twisted.scripts.twistd import ServerOptions
@@ -188,7 +188,7 @@ def test_listenReplacesConfigAddress(tmp_path: Path) -> None:
 def test_listenersUseInjectedReactor(tmp_path: Path) -> None:
     """Each --listen endpoint is opened, when the service starts, on the
     reactor given to makeService, with its port and interface."""
-    memory = MemoryReactor()
+    memory = MemoryReactorClock()
     options = Options()
     options.parseOptions(
         [

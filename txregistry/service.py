@@ -13,6 +13,7 @@ from twisted.application.service import MultiService
 from txregistry.api.app import RegistryApp
 from txregistry.http.site import RegistrySite
 from txregistry.storage.driver.factory import makeDriver
+from txregistry.storage.purge import UploadPurgerService
 
 
 def makeService(
@@ -21,9 +22,12 @@ def makeService(
     """
     Build the registry's L{MultiService}.
 
-    Its children are the storage driver's services (thread pools, clients)
-    and one listening service per endpoint, all serving one
-    L{txregistry.http.site.RegistrySite}.
+    Its children are the storage driver's services (thread pools, clients),
+    one listening service per endpoint, all serving one
+    L{txregistry.http.site.RegistrySite}, and the upload purger when
+    C{storage.maintenance.uploadpurging} is enabled and the registry is not
+    read-only (read-only mode is for running garbage collection on a
+    storage nothing else writes to).
 
     @param config: the L{txregistry.config.Configuration}.
     @param listen: Twisted server endpoint descriptions to listen on, which
@@ -45,4 +49,9 @@ def makeService(
     for description in descriptions:
         listener = strports.service(description, site, reactor=reactor)
         listener.setServiceParent(top)
+
+    maintenance = config.storage.maintenance
+    if maintenance.uploadpurging.enabled and not maintenance.readonly_enabled:
+        UploadPurgerService.fromConfig(
+            storage.driver, maintenance.uploadpurging, reactor).setServiceParent(top)
     return top

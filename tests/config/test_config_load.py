@@ -165,7 +165,7 @@ def test_etc_config_parses() -> None:
     config = load_config(str(ETC_CONFIG), {})
     assert config.storage.filesystem is not None
     assert config.storage.filesystem.rootdirectory == "/var/lib/txregistry"
-    assert config.storage.maintenance.uploadpurging.enabled is False
+    assert config.storage.maintenance.uploadpurging.enabled is True
     assert config.listen_endpoints() == ["tcp:5000:interface=127.0.0.1"]
 
 

@@ -7,6 +7,7 @@ When a feature is built, its case here moves to a test that it parses.
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import timedelta
 
 import pytest
 
@@ -119,14 +120,6 @@ STORAGE_CASES = [
         "inmemory:\n  cache:\n    blobdescriptor: redis\n",
         "storage.cache.blobdescriptor: the redis blob descriptor cache is not supported yet",
     ),
-    (
-        "inmemory:\n  maintenance:\n    uploadpurging:\n      enabled: true\n",
-        "storage.maintenance.uploadpurging.enabled: upload purging is not supported yet",
-    ),
-    (
-        "inmemory:\n  maintenance:\n    readonly:\n      enabled: true\n",
-        "storage.maintenance.readonly.enabled: read-only mode is not supported yet",
-    ),
 ]
 
 
@@ -164,6 +157,24 @@ def test_unsupported_still_type_checked(load: Loader, section: str) -> None:
     with pytest.raises(ConfigError) as info:
         load(MINIMAL + section)
     assert "not supported yet" not in str(info.value)
+
+
+def test_maintenance_supported(load: Loader) -> None:
+    """Upload purging and read-only mode parse, with distribution's defaults."""
+    default = load(MINIMAL).storage.maintenance
+    assert default.uploadpurging.enabled is True
+    assert default.uploadpurging.interval == timedelta(hours=24)
+    assert default.uploadpurging.dryrun is False
+    assert default.readonly_enabled is False
+    config = load(
+        "version: 0.1\nstorage:\n  inmemory:\n  maintenance:\n"
+        "    uploadpurging:\n      age: 1h\n    readonly:\n      enabled: true\n"
+    )
+    maintenance = config.storage.maintenance
+    assert maintenance.uploadpurging.enabled is True
+    assert maintenance.uploadpurging.age == timedelta(hours=1)
+    assert maintenance.readonly_enabled is True
+    assert list(unsupported(config)) == []
 
 
 def test_unsupported_typo_is_typo(load: Loader) -> None:

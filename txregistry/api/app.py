@@ -18,8 +18,14 @@ from werkzeug.routing import RequestRedirect
 from txregistry.api.blobs import BlobHandlers
 from txregistry.api.listing import ListingHandlers
 from txregistry.api.manifests import ManifestHandlers
+from txregistry.api.readonly import ReadOnlyResource
 from txregistry.api.referrers import ReferrerHandlers
-from txregistry.api.requests import API_VERSION_HEADER, respond, respondJSON
+from txregistry.api.requests import (
+    API_VERSION_HEADER,
+    respond,
+    respondError,
+    respondJSON,
+)
 from txregistry.api.uploads import UploadHandlers
 from txregistry.errors import RegistryError, Unknown, Unsupported
 from txregistry.interfaces import IStorageDriver
@@ -58,9 +64,13 @@ class RegistryApp:
     def resource(self) -> IResource:
         """
         @return: the resource serving the API, which adds the API version
-            header and C{http.headers} to every response.
+            header and C{http.headers} to every response, and refuses every
+            write in read-only mode (C{storage.maintenance.readonly}).
         """
-        return _HeaderResource(self.app.resource(), self.config.http.headers)
+        served: IResource = self.app.resource()
+        if self.config.storage.maintenance.readonly_enabled:
+            served = ReadOnlyResource(served)
+        return _HeaderResource(served, self.config.http.headers)
 
     @app.route("/v2/", methods=["GET", "HEAD"])
     def base(self, request: IRequest) -> bytes:
@@ -120,7 +130,7 @@ class RegistryApp:
 
     @app.handle_errors(RegistryError)
     def registryError(self, request: IRequest, failure: Failure) -> bytes:
-        return _errorResponse(request, cast(RegistryError, failure.value))
+        return respondError(request, cast(RegistryError, failure.value))
 
     @app.handle_errors(HTTPException)
     def routingError(self, request: IRequest, failure: Failure) -> bytes:
@@ -129,24 +139,14 @@ class RegistryApp:
             request.setHeader(b"Location", error.new_url.encode("utf-8"))
             return respond(request, error.code)
         if error.code == 405:
-            return _errorResponse(request, Unsupported(message="method not allowed"))
-        return _errorResponse(request, Unsupported(message="no such endpoint", status=404))
+            return respondError(request, Unsupported(message="method not allowed"))
+        return respondError(request, Unsupported(message="no such endpoint", status=404))
 
     @app.handle_errors(Exception)
     def unexpectedError(self, request: IRequest, failure: Failure) -> bytes:
         self.log.failure("handling {method} {path}", failure,
                          method=request.method, path=request.path)
-        return _errorResponse(request, Unknown())
-
-
-def _errorResponse(request: IRequest, error: RegistryError) -> bytes:
-    request.setHeader(b"Content-Type", b"application/json")
-    body = error.body()
-    if request.method == b"HEAD":
-        body = b""
-    for name, value in error.headers.items():
-        request.setHeader(name, value)
-    return respond(request, error.status, body=body)
+        return respondError(request, Unknown())
 
 
 class _HeaderResource(Resource):

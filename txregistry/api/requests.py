@@ -99,6 +99,18 @@ def respond(request: IRequest, status: int, headers: dict[str, str] | None = Non
     return body
 
 
+def respondError(request: IRequest, error: RegistryError) -> bytes:
+    """
+    Respond with C{error}'s status, headers and JSON body (no body to a
+    C{HEAD}).
+    """
+    request.setHeader(b"Content-Type", b"application/json")
+    for name, value in error.headers.items():
+        request.setHeader(name, value)
+    body = b"" if request.method == b"HEAD" else error.body()
+    return respond(request, error.status, body=body)
+
+
 def respondJSON(request: IRequest, value: Any, status: int = 200,
                 headers: dict[str, str] | None = None) -> bytes:
     """

@@ -68,13 +68,11 @@ class FilesystemConfig:
 @dataclass(frozen=True)
 class UploadPurgingConfig:
     """
-    C{storage.maintenance.uploadpurging}.
-
-    Unlike distribution, C{enabled} defaults to C{False}, since the purger is
-    not built yet.
+    C{storage.maintenance.uploadpurging}, with distribution's defaults:
+    uploads older than a week are purged once a day.
     """
 
-    enabled: bool = False
+    enabled: bool = True
     age: timedelta = timedelta(hours=168)
     interval: timedelta = timedelta(hours=24)
     dryrun: bool = False

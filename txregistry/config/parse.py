@@ -278,7 +278,7 @@ def _parse_storage(root: Section, cwd: str) -> StorageConfig:
         cache_blobdescriptorsize=cache.integer("blobdescriptorsize", 10000, minimum=0),
         maintenance=MaintenanceConfig(
             uploadpurging=UploadPurgingConfig(
-                enabled=purging.boolean("enabled", False),
+                enabled=purging.boolean("enabled", True),
                 age=purging.duration("age", timedelta(hours=168)),
                 interval=purging.duration("interval", timedelta(hours=24)),
                 dryrun=purging.boolean("dryrun", False),

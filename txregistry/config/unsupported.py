@@ -44,12 +44,6 @@ def unsupported(config: Configuration) -> Iterator[ConfigError]:
         yield error(
             ("storage", "cache", "blobdescriptor"), "the redis blob descriptor cache"
         )
-    if storage.maintenance.uploadpurging.enabled:
-        yield error(
-            ("storage", "maintenance", "uploadpurging", "enabled"), "upload purging"
-        )
-    if storage.maintenance.readonly_enabled:
-        yield error(("storage", "maintenance", "readonly", "enabled"), "read-only mode")
 
     if config.auth is not None:
         yield error(("auth", config.auth.provider), "authentication")
