@@ -26,7 +26,7 @@ def parseRange(header: str | None, size: int) -> tuple[int, int] | None:
     @return: C{(start, length)} of the range to send, or L{None} to send
         the whole content.
     @raise UnsatisfiableRange: for a well-formed range that no byte of the
-        content satisfies.
+        content satisfies, or whose last position is before its first.
     """
     if header is None:
         return None
@@ -45,7 +45,9 @@ def parseRange(header: str | None, size: int) -> tuple[int, int] | None:
     start = int(first)
     end = size - 1 if not last else min(int(last), size - 1)
     if last and int(last) < start:
-        return None
+        # RFC 9110 lets a server ignore or reject it; Go's ServeContent
+        # (distribution) and the OCI conformance suite reject it.
+        raise UnsatisfiableRange(header)
     if start >= size:
         raise UnsatisfiableRange(header)
     return start, end - start + 1
