@@ -402,3 +402,12 @@ def test_error_attributes(load: Loader) -> None:
     assert info.value.keys == ("storage", "filesystem", "maxthreads")
     assert info.value.path == "storage.filesystem.maxthreads"
     assert info.value.reason == "must be an integer >= 25, got 'ten'"
+
+
+def test_urlPatterns(load: Loader) -> None:
+    """validation.manifests.urls allow and deny load as regular expressions; a bad one names its entry."""
+    config = load("version: 0.1\nstorage:\n  inmemory: {}\nvalidation:\n  manifests:\n    urls:\n      allow: ['^https://good/']\n      deny: ['bad']\n")
+    assert config.validation.manifests_urls_allow == ["^https://good/"]
+    assert config.validation.manifests_urls_deny == ["bad"]
+    with pytest.raises(ConfigError, match=r"^validation.manifests.urls.deny\[1\]: not a regular expression"):
+        load("version: 0.1\nstorage:\n  inmemory: {}\nvalidation:\n  manifests:\n    urls:\n      deny: ['ok', '(unclosed']\n")

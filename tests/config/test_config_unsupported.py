@@ -78,14 +78,6 @@ CASES = [
     ),
     ("http:\n  h2c:\n    enabled: true\n", "http.h2c.enabled: HTTP/2 over cleartext"),
     (
-        "validation:\n  manifests:\n    urls:\n      allow: ['^https://']\n",
-        "validation.manifests.urls.allow: manifest URL validation is not supported yet",
-    ),
-    (
-        "validation:\n  manifests:\n    urls:\n      deny: ['^http://']\n",
-        "validation.manifests.urls.deny: manifest URL validation is not supported yet",
-    ),
-    (
         "validation:\n  manifests:\n    indexes:\n      platforms: none\n",
         "validation.manifests.indexes.platforms: validating only some platforms",
     ),

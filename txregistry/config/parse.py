@@ -9,6 +9,7 @@ Nothing here decides whether a feature is built: see L{unsupported}.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from datetime import timedelta
 from urllib.parse import urlsplit
@@ -643,6 +644,21 @@ def _parse_catalog(section: Section) -> CatalogConfig:
     return CatalogConfig(maxentries=section.integer("maxentries", 1000))
 
 
+def _patterns(section: Section, key: str) -> list[str]:
+    """
+    @return: the regular expressions listed at C{key}.
+    @raise ConfigError: naming the entry that does not compile.
+    """
+    patterns = section.string_list(key)
+    for index, pattern in enumerate(patterns):
+        try:
+            re.compile(pattern)
+        except re.error as e:
+            raise ConfigError(section.path(key) + (index,),
+                              f"not a regular expression: {e}") from None
+    return patterns
+
+
 def _parse_validation(section: Section) -> ValidationConfig:
     disabled = section.boolean("disabled", False)
     if section.has("enabled") and not section.has("disabled"):
@@ -660,8 +676,8 @@ def _parse_validation(section: Section) -> ValidationConfig:
     ]
     return ValidationConfig(
         disabled=disabled,
-        manifests_urls_allow=urls.string_list("allow"),
-        manifests_urls_deny=urls.string_list("deny"),
+        manifests_urls_allow=_patterns(urls, "allow"),
+        manifests_urls_deny=_patterns(urls, "deny"),
         manifests_indexes_platforms=platforms,
         manifests_indexes_platformlist=platformlist,
     )

@@ -89,14 +89,6 @@ def unsupported(config: Configuration) -> Iterator[ConfigError]:
         yield error(("proxy", "remoteurl"), "the pull-through cache")
 
     validation = config.validation
-    if validation.manifests_urls_allow:
-        yield error(
-            ("validation", "manifests", "urls", "allow"), "manifest URL validation"
-        )
-    if validation.manifests_urls_deny:
-        yield error(
-            ("validation", "manifests", "urls", "deny"), "manifest URL validation"
-        )
     if validation.manifests_indexes_platforms != "all":
         yield error(
             ("validation", "manifests", "indexes", "platforms"),
