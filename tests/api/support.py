@@ -46,13 +46,14 @@ class Response:
 
 
 def makeConfig(catalogEntries: int | None = None, secret: str = "test-secret",
-               **storage: Any) -> Any:
+               maxTags: int = 0, **storage: Any) -> Any:
     """
     @return: the embedded default configuration on the in-memory driver,
         with C{storage} fields replaced (and C{catalog.maxentries}, if given).
     """
     config = load_config(None, {"REGISTRY_STORAGE": "inmemory", "REGISTRY_HTTP_SECRET": secret})
     config = dataclasses.replace(config, storage=dataclasses.replace(config.storage, **storage))
+    config = dataclasses.replace(config, tags=dataclasses.replace(config.tags, maxtags=maxTags))
     if catalogEntries is not None:
         config = dataclasses.replace(
             config, catalog=dataclasses.replace(config.catalog, maxentries=catalogEntries))
@@ -66,14 +67,14 @@ class InMemoryRegistry:
     """
 
     def __init__(self, catalogEntries: int | None = None, driver: Any = None,
-                 secret: str = "test-secret", **storage: Any) -> None:
+                 secret: str = "test-secret", maxTags: int = 0, **storage: Any) -> None:
         """
         @param driver: a driver to share with another registry (a new
             in-memory one by default).
         @param secret: C{http.secret}, which signs upload states.
         """
         self.driver = driver if driver is not None else CheckedDriver(InMemoryDriver())
-        self.config = makeConfig(catalogEntries, secret, **storage)
+        self.config = makeConfig(catalogEntries, secret, maxTags, **storage)
         resource = RegistryApp(self.config, self.driver, Clock()).resource()
         self.stub = StubTreq(resource)
         # treq's agent serves a plain Site; serve ours instead.

@@ -270,3 +270,40 @@ def test_catalogDefaultPageIsMaxEntries() -> None:
     response = registry.request("GET", "/v2/_catalog")
     assert response.json() == {"repositories": ["a", "b"]}
     assert response.header("Link") == '</v2/_catalog?n=2&last=b>; rel="next"'
+
+
+def _threeRepositoriesAndTags(**options):  # type: ignore[no-untyped-def]
+    from tests.api.support import InMemoryRegistry, imageManifest
+
+    registry = InMemoryRegistry(**options)
+    for name in ("a", "b", "c"):
+        config = registry.pushBlob(name, b"{}")
+        manifest = imageManifest(config, 2, [])
+        for tag in ("t1", "t2", "t3"):
+            assert registry.pushManifest(name, tag, manifest, manifest["mediaType"]).code == 201
+    return registry
+
+
+def test_catalogNAboveMaxEntries() -> None:
+    """An n above catalog.maxentries is 400 PAGINATION_NUMBER_INVALID, as distribution 2.8.2."""
+    registry = _threeRepositoriesAndTags(catalogEntries=2)
+    response = registry.request("GET", "/v2/_catalog?n=3")
+    assert (response.code, response.errorCodes) == (400, ["PAGINATION_NUMBER_INVALID"])
+    assert registry.request("GET", "/v2/_catalog?n=2").json() == {"repositories": ["a", "b"]}
+
+
+def test_maxTags() -> None:
+    """With tags.maxtags, tags/list pages at that size by default and refuses a larger n."""
+    registry = _threeRepositoriesAndTags(maxTags=2)
+    response = registry.request("GET", "/v2/a/tags/list")
+    assert response.json() == {"name": "a", "tags": ["t1", "t2"]}
+    assert response.header("Link") == '</v2/a/tags/list?n=2&last=t2>; rel="next"'
+    response = registry.request("GET", "/v2/a/tags/list?n=3")
+    assert (response.code, response.errorCodes) == (400, ["PAGINATION_NUMBER_INVALID"])
+
+
+def test_noMaxTagsByDefault() -> None:
+    """Without tags.maxtags every tag is listed at once and any n is accepted."""
+    registry = _threeRepositoriesAndTags()
+    assert registry.request("GET", "/v2/a/tags/list").json()["tags"] == ["t1", "t2", "t3"]
+    assert registry.request("GET", "/v2/a/tags/list?n=1000").code == 200

@@ -411,3 +411,13 @@ def test_urlPatterns(load: Loader) -> None:
     assert config.validation.manifests_urls_deny == ["bad"]
     with pytest.raises(ConfigError, match=r"^validation.manifests.urls.deny\[1\]: not a regular expression"):
         load("version: 0.1\nstorage:\n  inmemory: {}\nvalidation:\n  manifests:\n    urls:\n      deny: ['ok', '(unclosed']\n")
+
+
+def test_maxTags(load: Loader) -> None:
+    """tags.maxtags (a txregistry extension) loads, defaults to 0, and must not be negative."""
+    base = "version: 0.1\nstorage:\n  inmemory: {}\n"
+    assert load(base).tags.maxtags == 0
+    assert load(base + "tags:\n  maxtags: 50\n").tags.maxtags == 50
+    assert load(base, {"REGISTRY_TAGS_MAXTAGS": "7"}).tags.maxtags == 7
+    with pytest.raises(ConfigError, match=r"^tags.maxtags:"):
+        load(base + "tags:\n  maxtags: -1\n")

@@ -15,17 +15,23 @@ from txregistry.errors import NameUnknown, PaginationNumberInvalid
 from txregistry.storage.catalog import listRepositories
 from txregistry.storage.registry import Registry
 
+# distribution 2.8.2 answers 100 catalog entries when the client asks no n.
+CATALOG_DEFAULT_PAGE = 100
+
 
 def paginate(request: IRequest, entries: list[str], path: str,
-             defaultLimit: int | None = None) -> tuple[list[str], dict[str, str]]:
+             defaultLimit: int | None = None,
+             maxLimit: int | None = None) -> tuple[list[str], dict[str, str]]:
     """
     Apply C{n} and C{last} to sorted C{entries}.
 
     @param defaultLimit: the page size when the request gives no C{n}.
+    @param maxLimit: the largest C{n} accepted.
 
     @return: the page, and the headers to send (a C{Link} to the next page
         when entries remain).
-    @raise PaginationNumberInvalid: if C{n} is not a non-negative integer.
+    @raise PaginationNumberInvalid: if C{n} is not a non-negative integer,
+        or is above C{maxLimit}.
     """
     last = queryArg(request, "last")
     if last is not None:
@@ -35,8 +41,10 @@ def paginate(request: IRequest, entries: list[str], path: str,
         if defaultLimit is None:
             return entries, {}
         number = str(defaultLimit)
-    if not number.isdigit():
-        raise PaginationNumberInvalid(number)
+    if not number.isdigit() or (maxLimit is not None and int(number) > maxLimit):
+        raise PaginationNumberInvalid(
+            number, message=f"n must be an integer from 0 to {maxLimit}" if maxLimit
+            else "n must be a non-negative integer")
     limit = int(number)
     if limit == 0:
         return [], {}
@@ -64,7 +72,8 @@ class ListingHandlers:
         tags = await self.registry.tags.listTags(name)
         if tags is None:
             raise NameUnknown(name)
-        page, headers = paginate(request, tags, f"/v2/{name}/tags/list")
+        maxTags = self.config.tags.maxtags or None
+        page, headers = paginate(request, tags, f"/v2/{name}/tags/list", maxTags, maxTags)
         return respondJSON(request, {"name": name, "tags": page}, headers=headers)
 
     async def catalog(self, request: IRequest) -> bytes:
@@ -72,6 +81,7 @@ class ListingHandlers:
         C{GET /v2/_catalog}.
         """
         names = await listRepositories(self.registry.driver)
+        maxEntries = self.config.catalog.maxentries
         page, headers = paginate(request, names, "/v2/_catalog",
-                                 self.config.catalog.maxentries)
+                                 min(CATALOG_DEFAULT_PAGE, maxEntries), maxEntries)
         return respondJSON(request, {"repositories": page}, headers=headers)

@@ -35,6 +35,7 @@ from txregistry.config.model import (
     RedisConfig,
     ReportingConfig,
     StorageConfig,
+    TagsConfig,
     TLSConfig,
     UploadPurgingConfig,
     ValidationConfig,
@@ -43,6 +44,7 @@ from txregistry.config.model import (
 __all__ = [
     "AuthConfig",
     "CatalogConfig",
+    "TagsConfig",
     "CompatibilityConfig",
     "ConfigError",
     "Configuration",

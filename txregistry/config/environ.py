@@ -40,7 +40,7 @@ PREFIX = "REGISTRY_"
 #: The top-level keys of distribution's configuration.
 SECTIONS = (
     "version", "log", "loglevel", "storage", "auth", "middleware", "reporting",
-    "http", "notifications", "redis", "health", "catalog", "proxy",
+    "http", "notifications", "redis", "health", "catalog", "tags", "proxy",
     "compatibility", "validation", "policy",
 )
 

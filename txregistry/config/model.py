@@ -333,6 +333,18 @@ class CatalogConfig:
 
 
 @dataclass(frozen=True)
+class TagsConfig:
+    """
+    The C{tags} section, a txregistry extension shaped like C{catalog}.
+
+    @ivar maxtags: the most tags C{/v2/<name>/tags/list} returns per page;
+        0 (the default) for no limit, as distribution has none.
+    """
+
+    maxtags: int = 0
+
+
+@dataclass(frozen=True)
 class ReportingConfig:
     """
     The C{reporting} section of older distribution versions (not supported).
@@ -368,6 +380,7 @@ class Configuration:
     proxy: ProxyConfig = field(default_factory=ProxyConfig)
     compatibility: CompatibilityConfig = field(default_factory=CompatibilityConfig)
     catalog: CatalogConfig = field(default_factory=CatalogConfig)
+    tags: TagsConfig = field(default_factory=TagsConfig)
     reporting: ReportingConfig = field(default_factory=ReportingConfig)
     policy_repository_classes: list[str] = field(default_factory=list)
 

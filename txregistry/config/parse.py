@@ -43,6 +43,7 @@ from txregistry.config.model import (
     RedisConfig,
     ReportingConfig,
     StorageConfig,
+    TagsConfig,
     TLSConfig,
     UploadPurgingConfig,
     ValidationConfig,
@@ -165,6 +166,7 @@ def parse_configuration(tree: object, cwd: str) -> Configuration:
         ),
         compatibility=_parse_compatibility(root.section("compatibility", ("schema1",))),
         catalog=_parse_catalog(root.section("catalog", ("maxentries",))),
+        tags=TagsConfig(maxtags=root.section("tags", ("maxtags",)).integer("maxtags", 0, minimum=0)),
         reporting=_parse_reporting(root.section("reporting", ("bugsnag", "newrelic"))),
         policy_repository_classes=root.section("policy", ("repository",))
         .section("repository", ("classes",))
