@@ -137,7 +137,9 @@ class IStorageDriver(Interface):
         """
         @return: a L{Deferred} firing with an L{IFileWriter}; with C{append}
             it continues an existing file (which must exist), else it starts
-            the file afresh.
+            the file afresh.  The writer holds the file exclusively until it
+            ends (across processes, where the storage can lock).
+        @raise PathBusy: if another writer holds the file.
         """
 
     def stat(path: str):  # type: ignore[no-untyped-def]

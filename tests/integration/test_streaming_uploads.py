@@ -211,3 +211,24 @@ def test_killedMidChunkResumes(registries: Registries, txregistry_server: Regist
     assert status == 201, body
     status, _, body = http_request(restarted.base_url, "GET", f"/v2/demo/app/blobs/{digest}")
     assert (status, body) == (200, data)
+
+
+def test_concurrentChunkOnOtherProcess(registries: Registries, txregistry_server: RegistryProcess) -> None:
+    """While one daemon receives a chunk, the same upload's chunk sent to another daemon is 416; nothing interleaves."""
+    other = registries.txregistry(root=txregistry_server.root)
+    first = os.urandom(2 * 1024 * 1024)
+    location = startUpload(txregistry_server)
+    with socket.create_connection(("127.0.0.1", txregistry_server.port), timeout=10) as s:
+        s.sendall(f"PATCH {location} HTTP/1.1\r\nHost: x\r\nContent-Length: {len(first)}\r\n"
+                  f"Content-Range: 0-{len(first) - 1}\r\n\r\n".encode() + first[:1024 * 1024])
+        time.sleep(0.5)
+        status, headers, body = http_request(other.base_url, "PATCH", location, b"intruder",
+                                             {"Content-Range": "0-7"})
+        assert status == 416, body
+        assert b"another request is writing" in body
+        s.sendall(first[1024 * 1024:])
+        response = readAvailable(s, quiet=2)
+    assert response.startswith(b"HTTP/1.1 202 "), response[:200]
+    digest = "sha256:" + hashlib.sha256(first).hexdigest()
+    status, _, _ = http_request(other.base_url, "PUT", with_digest(location, digest))
+    assert status == 201

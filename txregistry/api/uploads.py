@@ -30,6 +30,7 @@ from txregistry.digest import Digest
 from txregistry.errors import BlobUploadInvalid, BlobUploadUnknown, RegistryError
 from txregistry.reference import isValidName
 from txregistry.storage.blobs import LinkedBlobs
+from txregistry.storage.driver.errors import PathBusy
 from txregistry.storage.registry import Registry
 from txregistry.storage.uploads import HashingWriter
 
@@ -77,7 +78,6 @@ class UploadHandlers:
         self.uploads = registry.uploads
         self.config = config
         self.signer = makeSigner(config.http.secret)
-        self._busy: set[str] = set()
 
     def _uploadURL(self, request: IRequest, state: UploadState) -> str:
         token = quote(self.signer.pack(state), safe="")
@@ -133,7 +133,7 @@ class UploadHandlers:
             digest = parseDigest(monolithic)
             uploadID, _ = await self.uploads.start(name)
             try:
-                await self._receive(request, name, uploadID, 0, digest)
+                await self._receive(request, name, uploadID, digest)
             except BaseException:
                 await self.uploads.cancel(name, uploadID)
                 raise
@@ -164,7 +164,7 @@ class UploadHandlers:
         C{PATCH}: append a chunk (the whole request body) to an upload.
         """
         state = await self._state(request, name, uploadID)
-        size = await self._receive(request, name, uploadID, None, None, state)
+        size = await self._receive(request, name, uploadID, None, state)
         startedAt = state.startedAt if state else await self.uploads.startedAt(name, uploadID)
         return self._uploadAccepted(request, UploadState(name, uploadID, size, startedAt))
 
@@ -175,7 +175,7 @@ class UploadHandlers:
         """
         digest = parseDigest(queryArg(request, "digest"))
         state = await self._state(request, name, uploadID)
-        await self._receive(request, name, uploadID, None, digest, state)
+        await self._receive(request, name, uploadID, digest, state)
         return self._blobCreated(request, name, digest)
 
     async def status(self, request: IRequest, name: str, uploadID: str) -> bytes:
@@ -195,7 +195,7 @@ class UploadHandlers:
         """
         self._checkUpload(request, name, uploadID)
         await self._state(request, name, uploadID)
-        if uploadID in self._busy or not await self.uploads.cancel(name, uploadID):
+        if not await self.uploads.cancel(name, uploadID):
             raise BlobUploadUnknown(uploadID)
         return respond(request, 204)
 
@@ -205,13 +205,12 @@ class UploadHandlers:
             raise BlobUploadUnknown(uploadID)
 
     async def _receive(self, request: IRequest, name: str, uploadID: str,
-                       knownSize: int | None, digest: Digest | None,
+                       digest: Digest | None,
                        state: UploadState | None = None) -> int:
         """
         Append the request body to the upload, then close the upload's
         writer, or with C{digest} commit it as a blob.
 
-        @param knownSize: the upload's size if the caller knows it.
         @param state: the verified state the client sent, if any (it names
             this upload; its offset is not enforced: the spec only asks
             clients to use the latest C{Location}, and orders chunks by their
@@ -219,24 +218,23 @@ class UploadHandlers:
         @return: the upload's new size.
         """
         self._checkUpload(request, name, uploadID)
-        if uploadID in self._busy:
-            raise RangeInvalid(uploadID, message="another request is writing this upload")
-        size = knownSize if knownSize is not None else await self.uploads.size(name, uploadID)
-        self._checkContentRange(request, name, uploadID, size,
-                                state.startedAt if state else None)
-        self._busy.add(uploadID)
+        startedAt = state.startedAt if state else None
         try:
             writer = await self.uploads.writer(name, uploadID)
-            try:
-                await streamBody(request, writer)
-            except BaseException:
-                await writer.writer.close()
-                raise
-            if digest is not None:
-                return await self.uploads.commit(name, uploadID, writer, digest)
-            return await self._close(uploadID, writer)
-        finally:
-            self._busy.discard(uploadID)
+        except PathBusy:
+            size = await self.uploads.size(name, uploadID)
+            raise self._rangeInvalid(request, name, uploadID, size, startedAt,
+                                     "another request is writing this upload") from None
+        try:
+            # The writer holds the upload: its size is settled until it ends.
+            self._checkContentRange(request, name, uploadID, writer.writer.size(), startedAt)
+            await streamBody(request, writer)
+        except BaseException:
+            await writer.writer.close()
+            raise
+        if digest is not None:
+            return await self.uploads.commit(name, uploadID, writer, digest)
+        return await self._close(uploadID, writer)
 
     async def _close(self, uploadID: str, writer: HashingWriter) -> int:
         await writer.writer.close()

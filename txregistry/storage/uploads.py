@@ -98,16 +98,22 @@ class UploadStore:
 
     async def writer(self, name: str, uploadID: str) -> HashingWriter:
         """
-        @return: a L{HashingWriter} appending to the upload, its hasher
+        @return: a L{HashingWriter} appending to the upload, which it holds
+            exclusively (its size cannot change under it), its hasher
             (sha256) up to date with the stored data.
         @raise BlobUploadUnknown: if there is no such upload.
+        @raise PathBusy: if another request, here or in another process, is
+            writing the upload.
         """
-        size = await self.size(name, uploadID)
-        hasher = await self._hasher(name, uploadID, size, CANONICAL)
         try:
             writer = await self.driver.writer(paths.uploadData(name, uploadID), append=True)
         except PathNotFound:
             raise BlobUploadUnknown(uploadID) from None
+        try:
+            hasher = await self._hasher(name, uploadID, writer.size(), CANONICAL)
+        except BaseException:
+            await writer.close()
+            raise
         return HashingWriter(writer, hasher)
 
     def remember(self, uploadID: str, writer: HashingWriter) -> None:

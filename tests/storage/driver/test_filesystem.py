@@ -225,7 +225,7 @@ class TestFilesystemSpecifics:
     async def test_backgroundWriteErrorOnCommit(self) -> None:
         """An I/O error in a background write surfaces on commit; writing stops."""
         driver = self.driver()
-        self.failMode = "wb"
+        self.failMode = "ab"
         writer = await driver.writer("/a/file")
         writer.write(b"lost")
         writer.write(b"also lost")
@@ -240,7 +240,7 @@ class TestFilesystemSpecifics:
     async def test_backgroundWriteErrorResumesProducer(self) -> None:
         """A failed write drops the queue, so a paused producer is resumed."""
         driver = self.driver(highWater=10, lowWater=5)
-        self.failMode = "wb"
+        self.failMode = "ab"
         writer = await driver.writer("/a/file")
         producer = RecordingProducer()
         writer.registerProducer(producer, True)
@@ -275,3 +275,35 @@ def test_writebackKeepsPagesCached(tmp_path: Path) -> None:
         f.flush()
         assert filesystem._syncFileRange(f.fileno(), 0, 0, filesystem._SYNC_FILE_RANGE_WRITE) == 0
         filesystem._startWriteback(f.fileno())
+
+
+@pytest_twisted.ensureDeferred
+async def test_writerLockAcrossProcesses(tmp_path: Path) -> None:
+    """A file another process writes (holds its flock) cannot be opened for writing: PathBusy."""
+    import subprocess
+    import sys
+
+    from txregistry.storage.driver.errors import PathBusy
+
+    (tmp_path / "file").write_bytes(b"held")
+    holder = subprocess.Popen(
+        [sys.executable, "-c",
+         "import fcntl, sys, time; f = open(sys.argv[1], 'r+b'); "
+         "fcntl.flock(f, fcntl.LOCK_EX); print('locked', flush=True); time.sleep(30)",
+         str(tmp_path / "file")], stdout=subprocess.PIPE)
+    pool = startPool()
+    try:
+        assert holder.stdout is not None and holder.stdout.readline() == b"locked\n"
+        driver = FilesystemDriver(str(tmp_path), reactor, pool)
+        with pytest.raises(PathBusy):
+            await driver.writer("/file", append=True)
+        holder.kill()
+        holder.wait()
+        writer = await driver.writer("/file", append=True)
+        writer.write(b"!")
+        await writer.commit()
+        assert (tmp_path / "file").read_bytes() == b"held!"
+    finally:
+        holder.kill()
+        holder.wait()
+        pool.stop()

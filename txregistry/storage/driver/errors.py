@@ -57,3 +57,13 @@ class UnexpectedError(StorageDriverError):
     def __init__(self, driver: str, enclosed: BaseException) -> None:
         super().__init__(driver, f"{type(enclosed).__name__}: {enclosed}")
         self.enclosed = enclosed
+
+
+class PathBusy(StorageDriverError):
+    """
+    Another writer, in this process or another, holds the path.
+    """
+
+    def __init__(self, driver: str, path: str) -> None:
+        super().__init__(driver, f"another writer holds {path}")
+        self.path = path

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import fcntl
 import os
 import secrets
 import shutil
@@ -25,7 +26,7 @@ from zope.interface import implementer
 
 from txregistry.interfaces import FileInfo, IFileReader, IFileWriter, IStorageDriver
 from txregistry.storage.driver.base import Infos, Paths, checkNewProducer, isValidName
-from txregistry.storage.driver.errors import InvalidOffset, PathNotFound
+from txregistry.storage.driver.errors import InvalidOffset, PathBusy, PathNotFound
 
 MiB = 1024 * 1024
 _NAME = "filesystem"
@@ -192,10 +193,18 @@ class FilesystemDriver:
                     f = self._open(local, "r+b")
                 except (*_MISSING, IsADirectoryError):
                     raise PathNotFound(_NAME, path) from None
-                size = f.seek(0, os.SEEK_END)
             else:
                 _makeDirectories(os.path.dirname(local), self._syncDirectory)
-                f, size = self._open(local, "wb"), 0
+                f = self._open(local, "ab")
+            try:
+                # Held until the file is closed, whichever process holds it.
+                fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                f.close()
+                raise PathBusy(_NAME, path) from None
+            if not append:
+                f.truncate(0)
+            size = f.seek(0, os.SEEK_END)
             return _FileWriter(self, local, f, size, *self._tuning)
         return self._run(open_)
 

@@ -18,6 +18,7 @@ from txregistry.interfaces import FileInfo, IFileReader, IFileWriter, IStorageDr
 from txregistry.storage.driver.base import Infos, Paths, checkNewProducer
 from txregistry.storage.driver.errors import (
     InvalidOffset,
+    PathBusy,
     PathNotFound,
     StorageDriverError,
 )
@@ -50,6 +51,7 @@ class InMemoryDriver:
 
     def __init__(self) -> None:
         self._files: dict[str, _File] = {}
+        self._writing: set[str] = set()
 
     def _file(self, path: str) -> _File:
         if path not in self._files:
@@ -87,7 +89,10 @@ class InMemoryDriver:
 
     @_deferred
     def writer(self, path: str, append: bool = False) -> IFileWriter:
+        if path in self._writing:
+            raise PathBusy(_NAME, path)
         f = self._file(path) if append else self._create(path)
+        self._writing.add(path)
         return _Writer(self, path, f)
 
     def _stat(self, path: str) -> FileInfo:
@@ -193,6 +198,7 @@ class _Writer:
         if self._ended:
             raise RuntimeError("writer already ended")
         self._ended = True
+        self._driver._writing.discard(self._path)
         return succeed(None)
 
     def close(self) -> Deferred[None]:

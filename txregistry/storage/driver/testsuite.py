@@ -27,6 +27,7 @@ from txregistry.storage.driver.base import CheckedDriver
 from txregistry.storage.driver.errors import (
     InvalidOffset,
     InvalidPath,
+    PathBusy,
     PathNotFound,
     StorageDriverError,
 )
@@ -219,6 +220,21 @@ class StorageDriverTests:
         with pytest.raises(PathNotFound):
             await self.driver.stat("/t/file")
         assert await self.driver.list("/t") == ["/t/kept"]
+        await self.driver.delete("/t")
+
+    @pytest_twisted.ensureDeferred
+    async def test_writerExclusive(self) -> None:
+        """A second writer of a path held by one fails with PathBusy, appending or not, until the first ends."""
+        writer = await self.driver.writer("/t/file")
+        writer.write(b"first")
+        for append in (True, False):
+            with pytest.raises(PathBusy):
+                await self.driver.writer("/t/file", append)
+        await writer.close()
+        second = await self.driver.writer("/t/file", True)
+        second.write(b"+second")
+        await second.commit()
+        assert await self.driver.getContent("/t/file") == b"first+second"
         await self.driver.delete("/t")
 
     @pytest_twisted.ensureDeferred
