@@ -244,15 +244,7 @@ class TestData:
             doc["artifactType"] = artifactType
         doc["config"] = config
         doc["layers"] = layers
-        if subject is not None:
-            doc["subject"] = subject
-        annotations = dict(annotations or {})
-        if annotationUniq:
-            annotations["org.example." + secrets.token_hex(8)] = secrets.token_hex(8)
-        if annotations:
-            doc["annotations"] = annotations
-        if extraField:
-            doc["org.example.conformance." + secrets.token_hex(4)] = secrets.token_hex(8)
+        _decorate(doc, subject, annotations, annotationUniq, extraField)
         return self._finish(doc, algo, tag, subject, artifactType or config["mediaType"],
                             setData)
 
@@ -299,15 +291,7 @@ class TestData:
                 entry["platform"] = platform
             entries.append(entry)
         doc["manifests"] = entries
-        if subject is not None:
-            doc["subject"] = subject
-        annotations = dict(annotations or {})
-        if annotationUniq:
-            annotations["org.example." + secrets.token_hex(8)] = secrets.token_hex(8)
-        if annotations:
-            doc["annotations"] = annotations
-        if extraField:
-            doc["org.example.conformance." + secrets.token_hex(4)] = secrets.token_hex(8)
+        _decorate(doc, subject, annotations, annotationUniq, extraField)
         return self._finish(doc, algo, tag, subject, artifactType, setData)
 
     def genIndexFull(self, platforms: list[dict[str, str]] | None = None,
@@ -771,3 +755,22 @@ def pushData(client: Any, td: TestData, repo: str = REPO1) -> None:
                     expectBadDigest=dig in td.badDigest)
     for tag, dig in td.tags.items():
         manifestPut(client, repo, tag, dig, td.manifests[dig])
+
+
+def _decorate(doc: dict[str, Any], subject: dict[str, Any] | None,
+              annotations: dict[str, str] | None, annotationUniq: bool,
+              extraField: bool) -> None:
+    """
+    Add a manifest's optional parts as the suite's generators do: a
+    subject, annotations (one of them unique, if asked), and an unknown
+    field that the registry must keep byte for byte.
+    """
+    if subject is not None:
+        doc["subject"] = subject
+    annotations = dict(annotations or {})
+    if annotationUniq:
+        annotations["org.example." + secrets.token_hex(8)] = secrets.token_hex(8)
+    if annotations:
+        doc["annotations"] = annotations
+    if extraField:
+        doc["org.example.conformance." + secrets.token_hex(4)] = secrets.token_hex(8)
