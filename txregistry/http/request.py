@@ -35,20 +35,40 @@ class StreamingRequest(Request):
     _dispatched = False
     _channelDone = False
     _finishPending = False
+    _dispatchWhenHeadersEnd: tuple[bytes, bytes] | None = None
 
     def gotLength(self, length: int | None) -> None:
         channel: Any = self.channel
-        command = getattr(channel, "_command", None) or getattr(channel, "command", b"")
-        path = getattr(channel, "_path", None) or getattr(channel, "path", b"")
-        site = channel.site
-        if not site.streamsBody(command, path):
+        http1 = hasattr(channel, "_command")
+        command, path = (channel._command, channel._path) if http1 else (
+            channel.command, channel.path)
+        if not channel.site.streamsBody(command, path):
             super().gotLength(length)
             return
         self.content = BytesIO()
-        self.body = RequestBody(cast(IPushProducer, self.transport), length)
+        # An HTTP/1.1 body is paused by pausing the connection; an HTTP/2
+        # stream pauses itself (by flow control), leaving its siblings alone.
+        self.body = RequestBody(cast(IPushProducer, self.transport if http1 else channel),
+                                length)
         self._dispatched = True
-        version = getattr(channel, "_version", b"HTTP/2")
-        super().requestReceived(command, path, version)
+        if http1:
+            # HTTP/1.1 calls this once every header is in.
+            super().requestReceived(command, path, channel._version)
+        else:
+            # HTTP/2 calls this on the content-length header, perhaps before
+            # others (Content-Range, Authorization), and before its stream can
+            # respond: the connection calls headersReceived when it can.
+            self._dispatchWhenHeadersEnd = (command, path)
+
+    def headersReceived(self) -> None:
+        """
+        Dispatch a streamed HTTP/2 request, now that all its headers are in
+        and its stream is set up (called by
+        L{txregistry.http.h2.RegistryH2Connection}).
+        """
+        pending, self._dispatchWhenHeadersEnd = self._dispatchWhenHeadersEnd, None
+        if pending is not None:
+            super().requestReceived(pending[0], pending[1], b"HTTP/2")
 
     def handleContentChunk(self, data: bytes) -> None:
         if self.body is None:
@@ -95,10 +115,14 @@ class StreamingRequest(Request):
         if body is None or self._channelDone or body.allReceived:
             return
         body.discard()
-        self.setHeader(b"Connection", b"close")
-        abandon = getattr(self.channel, "abandonRequestBody", None)
-        if abandon is not None:
-            abandon()
+        channel: Any = self.channel
+        if isinstance(channel, RegistryChannel):
+            self.setHeader(b"Connection", b"close")
+            channel.abandonRequestBody()
+        else:
+            abandonStream = getattr(channel._conn, "abandonStream", None)
+            if abandonStream is not None:
+                abandonStream(channel.streamID)
 
 
 _TLS_ON_PLAIN_PORT = (b"HTTP/1.0 400 Bad Request\r\n\r\n"

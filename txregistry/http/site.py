@@ -7,9 +7,9 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from twisted.web.http import _GenericHTTPChannelProtocol
 from twisted.web.server import Site
 
+from txregistry.http.h2 import RegistryProtocol
 from txregistry.http.request import RegistryChannel, StreamingRequest
 
 # Requests whose bodies go to the handler as they arrive: blob upload
@@ -51,7 +51,7 @@ class RegistrySite(Site):
             super().log(request)
 
     def protocol(self):  # type: ignore[override]
-        return _GenericHTTPChannelProtocol(RegistryChannel())
+        return RegistryProtocol(RegistryChannel())
 
     def streamsBody(self, method: bytes, path: bytes) -> bool:
         """

@@ -1,0 +1,130 @@
+"""
+Streamed request bodies over HTTP/2: dispatched once every header is in,
+paused by flow control, and refusable before the body ends.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import h2.config
+import h2.connection
+import h2.events
+from h2.errors import ErrorCodes
+from twisted.internet.task import Clock
+from twisted.internet.testing import StringTransport
+
+from tests.http.test_streaming import UploadResource
+from txregistry.http.h2 import RegistryH2Connection
+from txregistry.http.site import RegistrySite
+
+
+class Exchange:
+    """
+    An HTTP/2 client state machine wired to a server connection in memory.
+    """
+
+    def __init__(self, resource: Any) -> None:
+        site = RegistrySite(resource)
+        self.clock = Clock()
+        self.server = RegistryH2Connection(reactor=self.clock)
+        self.server.site = site
+        self.server.requestFactory = site.requestFactory
+        self.transport = StringTransport()
+        self.server.makeConnection(self.transport)
+        self.client = h2.connection.H2Connection(
+            h2.config.H2Configuration(client_side=True, header_encoding=None))
+        self.client.initiate_connection()
+        self.events: list[Any] = []
+        self.flush()
+
+    def flush(self) -> list[Any]:
+        """
+        Move bytes both ways until quiet; collect the client's events.
+        """
+        while True:
+            self.clock.advance(0)
+            moved = False
+            data = self.client.data_to_send()
+            if data:
+                self.server.dataReceived(data)
+                moved = True
+            data = self.transport.value()
+            if data:
+                self.transport.clear()
+                self.events += self.client.receive_data(data)
+                moved = True
+            if not moved:
+                return self.events
+
+    def request(self, method: bytes, path: bytes, *headers: tuple[bytes, bytes],
+                body: bytes | None = None, end: bool = True) -> int:
+        stream = self.client.get_next_available_stream_id()
+        self.client.send_headers(stream, [
+            (b":method", method), (b":path", path), (b":scheme", b"https"),
+            (b":authority", b"registry"), *headers], end_stream=body is None and end)
+        if body is not None:
+            self.client.send_data(stream, body, end_stream=end)
+        self.flush()
+        return stream
+
+    def response(self, stream: int) -> tuple[int | None, bytes]:
+        status = None
+        body = b""
+        for event in self.events:
+            if isinstance(event, h2.events.ResponseReceived) and event.stream_id == stream:
+                status = int(dict(event.headers)[b":status"])
+            elif isinstance(event, h2.events.DataReceived) and event.stream_id == stream:
+                body += event.data
+        return status, body
+
+
+UPLOAD = b"/v2/a/b/blobs/uploads/some-id"
+
+
+def test_allHeadersBeforeDispatch() -> None:
+    """The handler sees headers sent after content-length, and the whole body streams to it."""
+    resource = UploadResource()
+    exchange = Exchange(resource)
+    stream = exchange.request(b"PATCH", UPLOAD, (b"content-length", b"10"),
+                              (b"content-range", b"0-9"), body=b"0123456789")
+    request = resource.requests[0]
+    assert request.getHeader(b"content-range") == b"0-9"
+    assert b"".join(resource.recorders[0].chunks) == b"0123456789"
+    status, _ = exchange.response(stream)
+    assert status == 204
+
+
+def test_flowControlBackpressure() -> None:
+    """A paused body keeps the stream's window shut (its data unacknowledged); resuming delivers and reopens it."""
+    resource = UploadResource()
+    exchange = Exchange(resource)
+    size = 48000  # past half the 64 KiB window, so that h2 sends an update
+    stream = exchange.request(b"PATCH", UPLOAD, (b"content-length", b"%d" % size), end=False)
+    recorder = resource.recorders[0]
+    recorder.producer.pauseProducing()
+    window = exchange.client.local_flow_control_window(stream)
+    for _ in range(3):
+        exchange.client.send_data(stream, b"x" * (size // 3))
+    exchange.flush()
+    assert exchange.client.local_flow_control_window(stream) == window - size
+    assert recorder.chunks == []
+    recorder.producer.resumeProducing()
+    exchange.flush()
+    assert sum(map(len, recorder.chunks)) == size
+    assert exchange.client.local_flow_control_window(stream) == window
+
+
+def test_refusedBeforeBody() -> None:
+    """A stream refused on its headers is answered, then reset with NO_ERROR; later DATA is ignored."""
+    resource = UploadResource()
+    exchange = Exchange(resource)
+    stream = exchange.request(b"PATCH", b"/v2/refuse/blobs/uploads/x",
+                              (b"content-length", b"1000000"), end=False)
+    status, body = exchange.response(stream)
+    assert (status, body) == (403, b"refused")
+    resets = [e for e in exchange.events if isinstance(e, h2.events.StreamReset)]
+    assert [(e.stream_id, e.error_code) for e in resets] == [(stream, ErrorCodes.NO_ERROR)]
+    # The connection goes on serving other streams.
+    other = exchange.request(b"GET", b"/v2/")
+    assert exchange.response(other) == (200, b"ok")
