@@ -15,7 +15,7 @@ from twisted.internet.task import Clock
 from twisted.internet.testing import StringTransport
 
 from tests.http.test_streaming import UploadResource
-from txregistry.http.h2 import RegistryH2Connection
+from txregistry.http.h2 import RECEIVE_WINDOW, RegistryH2Connection
 from txregistry.http.site import RegistrySite
 
 
@@ -99,13 +99,15 @@ def test_flowControlBackpressure() -> None:
     """A paused body keeps the stream's window shut (its data unacknowledged); resuming delivers and reopens it."""
     resource = UploadResource()
     exchange = Exchange(resource)
-    size = 48000  # past half the 64 KiB window, so that h2 sends an update
+    window = exchange.client.remote_settings.initial_window_size
+    assert window == RECEIVE_WINDOW
+    size = window // 2 + 1  # past half the window, so that h2 sends an update
     stream = exchange.request(b"PATCH", UPLOAD, (b"content-length", b"%d" % size), end=False)
     recorder = resource.recorders[0]
     recorder.producer.pauseProducing()
-    window = exchange.client.local_flow_control_window(stream)
-    for _ in range(3):
-        exchange.client.send_data(stream, b"x" * (size // 3))
+    frame = exchange.client.max_outbound_frame_size
+    for offset in range(0, size, frame):
+        exchange.client.send_data(stream, b"x" * min(frame, size - offset))
     exchange.flush()
     assert exchange.client.local_flow_control_window(stream) == window - size
     assert recorder.chunks == []
