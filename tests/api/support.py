@@ -46,12 +46,15 @@ class Response:
 
 
 def makeConfig(catalogEntries: int | None = None, secret: str = "test-secret",
-               maxTags: int = 0, **storage: Any) -> Any:
+               maxTags: int = 0, auth: Any = None, **storage: Any) -> Any:
     """
+    @param auth: the C{auth} section, an L{txregistry.config.AuthConfig}
+        (none by default).
     @return: the embedded default configuration on the in-memory driver,
         with C{storage} fields replaced (and C{catalog.maxentries}, if given).
     """
     config = load_config(None, {"REGISTRY_STORAGE": "inmemory", "REGISTRY_HTTP_SECRET": secret})
+    config = dataclasses.replace(config, auth=auth)
     config = dataclasses.replace(config, storage=dataclasses.replace(config.storage, **storage))
     config = dataclasses.replace(config, tags=dataclasses.replace(config.tags, maxtags=maxTags))
     if catalogEntries is not None:
@@ -67,15 +70,19 @@ class InMemoryRegistry:
     """
 
     def __init__(self, catalogEntries: int | None = None, driver: Any = None,
-                 secret: str = "test-secret", maxTags: int = 0, **storage: Any) -> None:
+                 secret: str = "test-secret", maxTags: int = 0, auth: Any = None,
+                 clock: Clock | None = None, **storage: Any) -> None:
         """
         @param driver: a driver to share with another registry (a new
             in-memory one by default).
         @param secret: C{http.secret}, which signs upload states.
+        @param auth: the C{auth} section (an L{txregistry.config.AuthConfig}).
+        @param clock: the registry's clock (a new L{Clock} by default).
         """
         self.driver = driver if driver is not None else CheckedDriver(InMemoryDriver())
-        self.config = makeConfig(catalogEntries, secret, maxTags, **storage)
-        resource = RegistryApp(self.config, self.driver, Clock()).resource()
+        self.config = makeConfig(catalogEntries, secret, maxTags, auth, **storage)
+        self.clock = clock if clock is not None else Clock()
+        resource = RegistryApp(self.config, self.driver, self.clock).resource()
         self.stub = StubTreq(resource)
         # treq's agent serves a plain Site; serve ours instead.
         agent = self.stub._agent

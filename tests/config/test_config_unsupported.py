@@ -22,19 +22,6 @@ Loader = Callable[..., Configuration]
 
 CASES = [
     (
-        "auth:\n  htpasswd:\n    realm: r\n    path: /p\n",
-        "auth.htpasswd: authentication is not supported yet",
-    ),
-    (
-        "auth:\n  token:\n    realm: r\n    autoredirect: true\n",
-        "auth.token: authentication is not supported yet",
-    ),
-    (
-        "auth:\n  silly:\n    realm: r\n    service: s\n",
-        "auth.silly: authentication is not supported yet",
-    ),
-    ("auth: none\n", "auth.none: authentication is not supported yet"),
-    (
         "middleware:\n  storage:\n    - name: redirect\n      options:\n        baseurl: x\n",
         "middleware.storage: middleware is not supported yet",
     ),
@@ -63,10 +50,6 @@ CASES = [
     (
         "proxy:\n  remoteurl: https://registry-1.docker.io\n",
         "proxy.remoteurl: the pull-through cache is not supported yet",
-    ),
-    (
-        "http:\n  tls:\n    certificate: /c\n    key: /k\n",
-        "http.tls: TLS configured by http.tls is not supported yet; give an ssl:",
     ),
     (
         "http:\n  tls:\n    letsencrypt:\n      cachefile: /c\n      email: a@b.c\n",
@@ -134,7 +117,6 @@ def test_unsupported_storage(load: Loader, section: str, message: str) -> None:
 @pytest.mark.parametrize(
     "section",
     [
-        "auth:\n  htpasswd:\n    realm: 5\n    path: [x]\n",
         "middleware:\n  storage:\n    - name: redirect\n      disabled: maybe\n",
         "notifications:\n  endpoints:\n    - name: a\n      url: http://a\n      timeout: soon\n",
         "redis:\n  dialtimeout: soon\n",
@@ -179,6 +161,7 @@ def test_unsupported_typo_is_typo(load: Loader) -> None:
     "section",
     [
         "auth:\n",
+        "auth: none\n",
         "middleware:\n  storage:\n    - name: redirect\n      disabled: true\n",
         "notifications:\n  endpoints:\n    - name: a\n      url: http://a\n      disabled: true\n",
         "health:\n  storagedriver:\n    enabled: false\n",
@@ -199,22 +182,6 @@ def test_disabled_forms_accepted(load: Loader, section: str) -> None:
         text = MINIMAL + section
     config = load(text)
     assert list(unsupported(config)) == []
-
-
-def test_unsupported_from_environment() -> None:
-    """An unsupported feature enabled from the environment names the variable."""
-    with pytest.raises(
-        ConfigError,
-        match=(
-            r"^auth.htpasswd: authentication is not supported yet "
-            r"\(set by environment variable REGISTRY_AUTH_HTPASSWD_PATH, "
-            r"REGISTRY_AUTH_HTPASSWD_REALM\)$"
-        ),
-    ):
-        load_config(
-            None,
-            {"REGISTRY_AUTH_HTPASSWD_REALM": "r", "REGISTRY_AUTH_HTPASSWD_PATH": "/p"},
-        )
 
 
 def test_unsupported_driver_from_environment() -> None:

@@ -27,6 +27,8 @@ from txregistry.api.requests import (
     respondJSON,
 )
 from txregistry.api.uploads import UploadHandlers
+from txregistry.auth.factory import makeAccessController
+from txregistry.auth.resource import AuthResource
 from txregistry.errors import RegistryError, Unknown, Unsupported
 from txregistry.interfaces import IStorageDriver
 from txregistry.storage.registry import Registry
@@ -52,6 +54,7 @@ class RegistryApp:
 
     def __init__(self, config: Any, driver: IStorageDriver, reactor: Any) -> None:
         self.config = config
+        self._reactor = reactor
         validation = config.validation
         registry = Registry.onDriver(driver, reactor, URLPolicy(
             validation.manifests_urls_allow, validation.manifests_urls_deny))
@@ -64,10 +67,16 @@ class RegistryApp:
     def resource(self) -> IResource:
         """
         @return: the resource serving the API, which adds the API version
-            header and C{http.headers} to every response, and refuses every
-            write in read-only mode (C{storage.maintenance.readonly}).
+            header and C{http.headers} to every response, refuses every
+            write in read-only mode (C{storage.maintenance.readonly}), and
+            lets through only the requests its C{auth} provider allows.
+        @raise ValueError: if a file the C{auth} section names cannot be
+            loaded.
         """
         served: IResource = self.app.resource()
+        controller = makeAccessController(self.config.auth, self._reactor)
+        if controller is not None:
+            served = AuthResource(served, controller)
         if self.config.storage.maintenance.readonly_enabled:
             served = ReadOnlyResource(served)
         return _HeaderResource(served, self.config.http.headers)

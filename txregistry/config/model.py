@@ -14,6 +14,11 @@ from datetime import timedelta
 
 from txregistry.config.listen import listen_endpoint
 
+#: The prefix of an endpoint description served with C{http.tls}
+#: (C{tls+tcp:5443}); a txregistry extension, as Twisted's own C{tls:}
+#: endpoint takes a directory of PEM files.
+TLS_PREFIX = "tls+"
+
 
 @dataclass(frozen=True)
 class LogHook:
@@ -129,18 +134,64 @@ class LetsEncryptConfig:
 
 
 @dataclass(frozen=True)
+class TLSCertificateConfig:
+    """
+    One certificate and its key: C{http.tls.certificate} and C{.key}, or an
+    entry of C{http.tls.certificates} (a txregistry extension).
+
+    @ivar certificate: an absolute path to a PEM file holding the
+        certificate, optionally followed by its chain.
+    @ivar key: an absolute path to the PEM private key.
+    @ivar keys: the configuration path of this pair (C{("http", "tls")} or
+        C{("http", "tls", "certificates", 2)}), for error messages.
+    """
+
+    certificate: str
+    key: str
+    keys: tuple[str | int, ...] = ("http", "tls")
+
+
+@dataclass(frozen=True)
 class TLSConfig:
     """
-    C{http.tls} (not supported yet).
+    C{http.tls}: the registry serves TLS on C{http.addr} (or on the
+    C{tls+} entries of C{http.endpoints}).
+
+    @ivar certificate: C{http.tls.certificate} (absolute); empty when only
+        C{certificates} is given.
+    @ivar key: C{http.tls.key} (absolute).
+    @ivar certificates: txregistry's extension C{http.tls.certificates}:
+        more certificates, each chosen when a client asks for one of the
+        DNS names of its subjectAltName (SNI).
+    @ivar clientcas: CA files (absolute) that client certificates are
+        verified against.
+    @ivar clientauth: the client authentication mode; empty without
+        C{clientcas}, and C{require-and-verify-client-cert} when
+        C{clientcas} is given without it.
+    @ivar minimumtls: C{tls1.0} to C{tls1.3}; C{tls1.2} by default.
+    @ivar ciphersuites: Go cipher suite names (see L{txregistry.tls.ciphers});
+        empty for distribution's defaults.
+    @ivar letsencrypt: C{http.tls.letsencrypt} (not supported yet).
     """
 
     certificate: str = ""
     key: str = ""
     clientcas: list[str] = field(default_factory=list)
     clientauth: str = ""
-    minimumtls: str = ""
+    minimumtls: str = "tls1.2"
     ciphersuites: list[str] = field(default_factory=list)
     letsencrypt: LetsEncryptConfig | None = None
+    certificates: list[TLSCertificateConfig] = field(default_factory=list)
+
+    def identities(self) -> list[TLSCertificateConfig]:
+        """
+        @return: every certificate to serve, the default first:
+            C{certificate}/C{key} if given, then C{certificates} in order.
+        """
+        first = (
+            [TLSCertificateConfig(self.certificate, self.key)] if self.certificate else []
+        )
+        return first + list(self.certificates)
 
 
 @dataclass(frozen=True)
@@ -163,7 +214,7 @@ class HTTPConfig:
     @ivar net: C{tcp} or C{unix}.
     @ivar endpoints: txregistry's extension: raw Twisted server endpoint
         descriptions; when non-empty they replace C{addr} and C{net}.
-    @ivar tls: C{http.tls} if given (not supported yet).
+    @ivar tls: C{http.tls} if it configures a certificate.
     @ivar debug: C{http.debug} if given (not supported yet).
     @ivar h2c_enabled: C{http.h2c.enabled} (not supported yet).
     """
@@ -202,10 +253,17 @@ class ValidationConfig:
 @dataclass(frozen=True)
 class AuthConfig:
     """
-    The C{auth} section (not supported yet).
+    The C{auth} section: which provider checks requests, and its settings.
 
-    @ivar provider: C{silly}, C{token}, C{htpasswd} or C{none}.
-    @ivar parameters: the provider's settings, type-checked.
+    @ivar provider: C{silly}, C{token}, C{htpasswd} or C{none} (no access
+        control, as distribution).
+    @ivar parameters: the provider's settings, type-checked, required ones
+        present, file paths absolute and their files loadable at parse
+        time: C{silly}: C{realm}, C{service}; C{htpasswd}: C{realm},
+        C{path}; C{token}: C{realm}, C{issuer}, C{service},
+        C{rootcertbundle} and C{jwks} (C{""} when not given; one is
+        required), C{autoredirect} (bool), C{autoredirectpath},
+        C{signingalgorithms} (list).
     """
 
     provider: str
@@ -391,12 +449,17 @@ class Configuration:
         @return: C{http.endpoints} if given, else the translation of
             C{http.addr} and C{http.net} by
             L{txregistry.config.listen.listen_endpoint}, as a one-element
-            list.  Feed each to
-            L{twisted.internet.endpoints.serverFromString}.
+            list, prefixed with L{TLS_PREFIX} when C{http.tls} is given.
+            Feed each to L{twisted.internet.endpoints.serverFromString},
+            after removing the prefix from those that have it and wrapping
+            them with C{http.tls} (L{txregistry.tls.listeners}).
         @raise ConfigError: if C{http.addr} cannot be translated (never for a
             configuration that L{load_config
             <txregistry.config.load_config>} returned).
         """
         if self.http.endpoints:
             return list(self.http.endpoints)
-        return [listen_endpoint(self.http.net, self.http.addr)]
+        description = listen_endpoint(self.http.net, self.http.addr)
+        if self.http.tls is not None and self.http.tls.letsencrypt is None:
+            description = TLS_PREFIX + description
+        return [description]

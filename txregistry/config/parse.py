@@ -23,6 +23,7 @@ from txregistry.config.environ import SECTIONS, STORAGE_GENERIC_KEYS
 from txregistry.config.errors import ConfigError, PathStep
 from txregistry.config.listen import listen_endpoint
 from txregistry.config.model import (
+    TLS_PREFIX,
     AuthConfig,
     CatalogConfig,
     CompatibilityConfig,
@@ -44,6 +45,7 @@ from txregistry.config.model import (
     ReportingConfig,
     StorageConfig,
     TagsConfig,
+    TLSCertificateConfig,
     TLSConfig,
     UploadPurgingConfig,
     ValidationConfig,
@@ -143,11 +145,11 @@ def parse_configuration(tree: object, cwd: str) -> Configuration:
         version=VERSION,
         log=_parse_log(root),
         storage=_parse_storage(root, cwd),
-        http=_parse_http(root),
+        http=_parse_http(root, cwd),
         validation=_parse_validation(
             root.section("validation", ("enabled", "disabled", "manifests"))
         ),
-        auth=_parse_auth(root),
+        auth=_parse_auth(root, cwd),
         middleware=_parse_middleware(
             root.section("middleware", ("registry", "repository", "storage"))
         ),
@@ -309,7 +311,7 @@ def _parse_filesystem(section: Section, cwd: str) -> FilesystemConfig:
     )
 
 
-def _parse_auth(root: Section) -> AuthConfig | None:
+def _parse_auth(root: Section, cwd: str) -> AuthConfig | None:
     auth = root.section("auth", None)
     if not auth.value:
         return None
@@ -328,14 +330,69 @@ def _parse_auth(root: Section) -> AuthConfig | None:
         )
     section = auth.section(provider, _AUTH_PROVIDERS[provider])
     parameters: dict[str, object] = {}
-    for key in section.value:
-        if key == "autoredirect":
-            parameters[key] = section.boolean(key, False)
-        elif key == "signingalgorithms":
-            parameters[key] = section.string_list(key)
-        else:
-            parameters[key] = section.string(key, "")
+    if provider == "silly":
+        for key in ("realm", "service"):
+            parameters[key] = _required_string(section, key)
+    elif provider == "htpasswd":
+        parameters["realm"] = _required_string(section, "realm")
+        parameters["path"] = _auth_file(section, "path", cwd, required=True)
+    elif provider == "token":
+        parameters.update(_parse_token_auth(section, cwd))
     return AuthConfig(provider=provider, parameters=parameters)
+
+
+def _auth_file(section: Section, key: str, cwd: str, required: bool) -> str:
+    """
+    Read the path of a file the auth provider loads, and load it now, so
+    that a bad file fails the start.
+    """
+    from txregistry.auth.htpasswd import Htpasswd
+    from txregistry.auth.keys import loadJWKS, loadRootCertBundle
+
+    value = section.string(key, "")
+    if not value:
+        if required:
+            raise ConfigError(section.path(key), "is required")
+        return ""
+    path = os.path.normpath(os.path.join(cwd, os.path.expanduser(value)))
+    loader = {"path": Htpasswd.load, "rootcertbundle": loadRootCertBundle,
+              "jwks": loadJWKS}[key]
+    try:
+        loader(path)
+    except ValueError as e:
+        raise ConfigError(section.path(key), str(e)) from None
+    return path
+
+
+def _parse_token_auth(section: Section, cwd: str) -> dict[str, object]:
+    from txregistry.auth.keys import KeyFileError, TrustedKeys
+    from txregistry.auth.token import DEFAULT_ALGORITHMS
+
+    parameters: dict[str, object] = {
+        key: _required_string(section, key) for key in ("realm", "issuer", "service")
+    }
+    for key in ("rootcertbundle", "jwks"):
+        parameters[key] = _auth_file(section, key, cwd, required=False)
+    if not parameters["rootcertbundle"] and not parameters["jwks"]:
+        raise ConfigError(
+            section.path("rootcertbundle"), "is required unless jwks is given"
+        )
+    try:
+        TrustedKeys.load(str(parameters["rootcertbundle"]), str(parameters["jwks"]))
+    except KeyFileError as e:
+        raise ConfigError(section.keys, str(e)) from None
+    parameters["autoredirect"] = section.boolean("autoredirect", False)
+    parameters["autoredirectpath"] = section.string("autoredirectpath", "")
+    algorithms = section.string_list("signingalgorithms")
+    for index, algorithm in enumerate(algorithms):
+        if algorithm not in DEFAULT_ALGORITHMS:
+            raise ConfigError(
+                (*section.path("signingalgorithms"), index),
+                f"unsupported signing algorithm {algorithm!r}; supported: "
+                f"{', '.join(DEFAULT_ALGORITHMS)}",
+            )
+    parameters["signingalgorithms"] = algorithms
+    return parameters
 
 
 def _parse_middleware(section: Section) -> dict[str, list[MiddlewareEntry]]:
@@ -372,7 +429,7 @@ def _parse_reporting(section: Section) -> ReportingConfig:
     )
 
 
-def _parse_http(root: Section) -> HTTPConfig:
+def _parse_http(root: Section, cwd: str) -> HTTPConfig:
     http = root.section(
         "http",
         (
@@ -405,9 +462,29 @@ def _parse_http(root: Section) -> HTTPConfig:
                 http.path("host"),
                 f"must be an absolute http:// or https:// URL, got {host!r}",
             )
+    http2_disabled = http.section("http2", ("disabled",)).boolean("disabled", False)
+    tls = _parse_tls(http, cwd, http2_disabled)
     endpoints = http.string_list("endpoints")
     for index, description in enumerate(endpoints):
-        _check_endpoint(http.path("endpoints") + (index,), description)
+        keys = http.path("endpoints") + (index,)
+        if description.startswith(TLS_PREFIX):
+            if tls is None:
+                raise ConfigError(
+                    keys, f"{description!r} asks for http.tls, which is not configured"
+                )
+            description = description[len(TLS_PREFIX):]
+        _check_endpoint(keys, description)
+    if (
+        tls is not None
+        and endpoints
+        and not any(description.startswith(TLS_PREFIX) for description in endpoints)
+    ):
+        raise ConfigError(
+            http.path("tls"),
+            "is configured but no listener uses it: http.endpoints replaces "
+            f"http.addr; write {TLS_PREFIX}<description> (e.g. {TLS_PREFIX}tcp:5443) "
+            "for an endpoint served with http.tls",
+        )
     return HTTPConfig(
         addr=addr,
         net=net,
@@ -418,9 +495,9 @@ def _parse_http(root: Section) -> HTTPConfig:
         draintimeout=http.duration("draintimeout", timedelta(0)),
         headers=http.headers("headers"),
         endpoints=endpoints,
-        http2_disabled=http.section("http2", ("disabled",)).boolean("disabled", False),
+        http2_disabled=http2_disabled,
         h2c_enabled=http.section("h2c", ("enabled",)).boolean("enabled", False),
-        tls=_parse_tls(http),
+        tls=tls,
         debug=_parse_debug(http),
     )
 
@@ -439,7 +516,17 @@ def _check_endpoint(keys: tuple[PathStep, ...], description: str) -> None:
         ) from None
 
 
-def _parse_tls(http: Section) -> TLSConfig | None:
+def _parse_tls(http: Section, cwd: str, http2_disabled: bool) -> TLSConfig | None:
+    """
+    Read C{http.tls}, and load its files so that a bad one fails the start.
+
+    @return: L{None} if the section is absent, or configures neither a
+        certificate nor Let's Encrypt (distribution then serves plain HTTP
+        too).
+    """
+    from txregistry.tls import ciphers
+    from txregistry.tls.options import CLIENT_AUTH_MODES, MINIMUM_VERSIONS, check_config
+
     if not http.has("tls"):
         return None
     tls = http.section(
@@ -452,6 +539,7 @@ def _parse_tls(http: Section) -> TLSConfig | None:
             "minimumtls",
             "ciphersuites",
             "letsencrypt",
+            "certificates",
         ),
     )
     letsencrypt = None
@@ -465,26 +553,66 @@ def _parse_tls(http: Section) -> TLSConfig | None:
             hosts=section.string_list("hosts"),
             directoryurl=section.string("directoryurl", ""),
         )
-    return TLSConfig(
-        certificate=tls.string("certificate", ""),
-        key=tls.string("key", ""),
-        clientcas=tls.string_list("clientcas"),
-        clientauth=tls.string(
-            "clientauth",
-            "",
-            (
-                "request-client-cert",
-                "require-any-client-cert",
-                "verify-client-cert-if-given",
-                "require-and-verify-client-cert",
-            ),
-        ),
-        minimumtls=tls.string(
-            "minimumtls", "", ("tls1.0", "tls1.1", "tls1.2", "tls1.3")
-        ),
-        ciphersuites=tls.string_list("ciphersuites"),
+
+    def path(section: Section, key: str) -> str:
+        value = section.string(key, "")
+        if not value:
+            return ""
+        return os.path.normpath(os.path.join(cwd, os.path.expanduser(value)))
+
+    certificates = []
+    for entry in tls.sections("certificates", ("certificate", "key")):
+        for key in ("certificate", "key"):
+            if not entry.string(key, ""):
+                raise ConfigError(entry.path(key), "is required")
+        certificates.append(
+            TLSCertificateConfig(
+                path(entry, "certificate"), path(entry, "key"), tuple(entry.keys)
+            )
+        )
+    clientcas = tls.string_list("clientcas")
+    clientauth = tls.string("clientauth", "", tuple(CLIENT_AUTH_MODES))
+    if clientauth and not clientcas:
+        raise ConfigError(
+            tls.path("clientauth"),
+            "needs http.tls.clientcas (distribution would silently skip client "
+            "authentication)",
+        )
+    ciphersuites = tls.string_list("ciphersuites")
+    for index, name in enumerate(ciphersuites):
+        if not ciphers.is_known(name):
+            raise ConfigError(
+                tls.path("ciphersuites") + (index,),
+                f"unknown TLS cipher suite {name!r}; known suites are Go's names, "
+                "such as TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256",
+            )
+    config = TLSConfig(
+        certificate=path(tls, "certificate"),
+        key=path(tls, "key"),
+        clientcas=[
+            os.path.normpath(os.path.join(cwd, os.path.expanduser(ca)))
+            for ca in clientcas
+        ],
+        clientauth=clientauth or ("require-and-verify-client-cert" if clientcas else ""),
+        minimumtls=tls.string("minimumtls", "", tuple(MINIMUM_VERSIONS)) or "tls1.2",
+        ciphersuites=ciphersuites,
         letsencrypt=letsencrypt,
+        certificates=certificates,
     )
+    if letsencrypt is not None:
+        return config  # refused as not supported yet
+    if not config.certificate and not config.key and not certificates:
+        others = [key for key in tls.value if tls.raw(key) not in (None, "", [])]
+        if others:
+            raise ConfigError(
+                tls.path("certificate"),
+                f"is required when http.tls sets {', '.join(sorted(others))}",
+            )
+        return None
+    if not config.certificate and config.key:
+        raise ConfigError(tls.path("certificate"), "is required with http.tls.key")
+    check_config(config, http2_disabled)
+    return config
 
 
 def _parse_debug(http: Section) -> DebugConfig | None:

@@ -45,8 +45,6 @@ def unsupported(config: Configuration) -> Iterator[ConfigError]:
             ("storage", "cache", "blobdescriptor"), "the redis blob descriptor cache"
         )
 
-    if config.auth is not None:
-        yield error(("auth", config.auth.provider), "authentication")
     for kind, entries in config.middleware.items():
         if any(not entry.disabled for entry in entries):
             yield error(("middleware", kind), "middleware")
@@ -56,14 +54,8 @@ def unsupported(config: Configuration) -> Iterator[ConfigError]:
         yield error(("reporting",), "error reporting")
 
     http = config.http
-    if http.tls is not None:
-        if http.tls.letsencrypt is not None:
-            yield error(("http", "tls", "letsencrypt"), "Let's Encrypt")
-        yield error(
-            ("http", "tls"),
-            "TLS configured by http.tls",
-            "; give an ssl: endpoint description in http.endpoints instead",
-        )
+    if http.tls is not None and http.tls.letsencrypt is not None:
+        yield error(("http", "tls", "letsencrypt"), "Let's Encrypt")
     if http.debug is not None:
         yield error(("http", "debug"), "the debug server")
     if http.prefix not in ("", "/"):

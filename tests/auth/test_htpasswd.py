@@ -1,0 +1,231 @@
+"""
+Tests for L{txregistry.auth.htpasswd}: the file, the cache and the Basic
+access controller.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+from twisted.internet.defer import Deferred, maybeDeferred
+from twisted.internet.task import Clock
+from twisted.python.failure import Failure
+from twisted.web.test.requesthelper import DummyRequest
+
+from tests.auth.conftest import htpasswdLine
+from txregistry.auth.htpasswd import (
+    Htpasswd,
+    HtpasswdAccessController,
+    HtpasswdError,
+    HtpasswdFile,
+    VerificationCache,
+    basicCredentials,
+)
+from txregistry.auth.interfaces import Challenge, Grant
+
+
+def basic(user: str, password: str) -> bytes:
+    return b"Basic " + base64.b64encode(f"{user}:{password}".encode())
+
+
+def requestWith(authorization: bytes | None) -> DummyRequest:
+    request = DummyRequest([b""])
+    if authorization is not None:
+        request.requestHeaders.setRawHeaders(b"authorization", [authorization])
+    return request
+
+
+class CountingRunner:
+    """
+    Runs calls at once, counting them (as a thread pool would run them).
+    """
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def __call__(self, f: Any, *args: Any) -> Deferred[Any]:
+        self.calls += 1
+        return maybeDeferred(f, *args)
+
+
+def result(d: Deferred[Any]) -> Any:
+    results: list[Any] = []
+    d.addBoth(results.append)
+    assert results, "the Deferred has not fired"
+    return results[0]
+
+
+def test_parse_skips_comments_and_blank_lines() -> None:
+    """Comments and blank lines are skipped; bcrypt entries are kept."""
+    line = htpasswdLine("alice", "pw")
+    parsed = Htpasswd.parse(f"# users\n\n{line}".encode())
+    assert list(parsed.entries) == ["alice"]
+
+
+def test_parse_ignores_non_bcrypt() -> None:
+    """MD5, SHA-1 and plain entries are left out, and named."""
+    data = (b"md5:$apr1$abc$def\nsha:{SHA}abc=\nplain:pw\n"
+            + htpasswdLine("alice", "pw").encode())
+    parsed = Htpasswd.parse(data)
+    assert list(parsed.entries) == ["alice"]
+    assert parsed.ignored == ("md5", "sha", "plain")
+
+
+def test_parse_malformed_line() -> None:
+    """A line without a colon is an error naming its number."""
+    with pytest.raises(HtpasswdError, match="line 2"):
+        Htpasswd.parse(b"# c\nnocolon\n")
+
+
+def test_load_missing_file(tmp_path: Path) -> None:
+    """A missing file is an error naming it."""
+    with pytest.raises(HtpasswdError, match="cannot read .*nothing"):
+        Htpasswd.load(str(tmp_path / "nothing"))
+
+
+def test_file_reread_when_changed(htpasswdPath: Path) -> None:
+    """A change of the file is seen on the next look, without a restart."""
+    watched = HtpasswdFile(str(htpasswdPath))
+    assert set(watched.current().entries) == {"alice", "bob"}
+    htpasswdPath.write_text(htpasswdLine("carol", "pw"))
+    assert set(watched.current().entries) == {"carol"}
+
+
+def test_file_keeps_entries_when_broken(htpasswdPath: Path) -> None:
+    """A file that becomes malformed or vanishes keeps the users last read."""
+    watched = HtpasswdFile(str(htpasswdPath))
+    htpasswdPath.write_text("garbage\n")
+    assert set(watched.current().entries) == {"alice", "bob"}
+    os.remove(htpasswdPath)
+    assert set(watched.current().entries) == {"alice", "bob"}
+
+
+def test_cache_expires() -> None:
+    """A remembered check is forgotten after its time to live."""
+    clock = Clock()
+    cache = VerificationCache(clock, ttl=10)
+    key = cache.key("alice", b"pw", b"$2b$hash")
+    cache.add(key)
+    clock.advance(9)
+    assert key in cache
+    clock.advance(2)
+    assert key not in cache
+
+
+def test_cache_bounded() -> None:
+    """The oldest checks are dropped beyond the size limit."""
+    cache = VerificationCache(Clock(), size=2)
+    keys = [cache.key(f"u{i}", b"pw", b"h") for i in range(3)]
+    for key in keys:
+        cache.add(key)
+    assert [key in cache for key in keys] == [False, True, True]
+
+
+def test_cache_key_depends_on_everything() -> None:
+    """Another user, password or stored hash gives another key, never the password."""
+    cache = VerificationCache(Clock())
+    key = cache.key("alice", b"pw", b"h1")
+    assert len({key, cache.key("alice", b"pw2", b"h1"), cache.key("bob", b"pw", b"h1"),
+                cache.key("alice", b"pw", b"h2")}) == 4
+    assert b"pw" not in key
+
+
+@pytest.mark.parametrize("header, expected", [
+    (basic("alice", "se:cret"), ("alice", b"se:cret")),
+    (b"basic " + base64.b64encode(b"bob:"), ("bob", b"")),
+    (None, None),
+    (b"Bearer abc", None),
+    (b"Basic !!!notbase64", None),
+    (b"Basic " + base64.b64encode(b"nocolon"), None),
+    (b"Basic " + base64.b64encode(b"\xff\xfe:pw"), None),
+    (b"Basic", None),
+])
+def test_basic_credentials(header: bytes | None, expected: Any) -> None:
+    """Basic credentials are read; anything else or malformed gives none."""
+    assert basicCredentials(requestWith(header)) == expected
+
+
+def controller(path: Path, runner: Any = None) -> HtpasswdAccessController:
+    return HtpasswdAccessController("Registry Realm", str(path), Clock(),
+                                    runner or CountingRunner())
+
+
+def test_right_password(htpasswdPath: Path) -> None:
+    """The right password is granted, naming the user."""
+    grant = result(controller(htpasswdPath).authorize(
+        requestWith(basic("alice", "secret")), []))
+    assert grant == Grant("alice")
+
+
+@pytest.mark.parametrize("header, user, reason", [
+    (basic("alice", "wrong"), "alice", "wrong password"),
+    (basic("mallory", "secret"), "mallory", "unknown user"),
+    (b"Basic %%%", None, "malformed or non-Basic credentials"),
+])
+def test_refused(htpasswdPath: Path, header: bytes, user: str | None, reason: str) -> None:
+    """Bad credentials get a Basic challenge naming the realm."""
+    outcome = result(controller(htpasswdPath).authorize(requestWith(header), []))
+    assert isinstance(outcome, Failure)
+    challenge = outcome.value
+    assert isinstance(challenge, Challenge)
+    assert challenge.headers == {b"WWW-Authenticate": b'Basic realm="Registry Realm"'}
+    assert (challenge.user, challenge.reason, challenge.attempted) == (user, reason, True)
+    assert "secret" not in challenge.reason and "wrong" not in str(challenge.user)
+
+
+def test_no_credentials_not_an_attempt(htpasswdPath: Path) -> None:
+    """A request without credentials is challenged, not counted as a failure."""
+    outcome = result(controller(htpasswdPath).authorize(requestWith(None), []))
+    assert outcome.value.attempted is False
+
+
+def test_success_cached(htpasswdPath: Path) -> None:
+    """A second request with the same credentials skips bcrypt."""
+    runner = CountingRunner()
+    checker = controller(htpasswdPath, runner)
+    for _ in range(5):
+        assert result(checker.authorize(requestWith(basic("alice", "secret")), [])) \
+            == Grant("alice")
+    assert runner.calls == 1
+
+
+def test_failure_not_cached(htpasswdPath: Path) -> None:
+    """A wrong password is checked every time, and never granted."""
+    runner = CountingRunner()
+    checker = controller(htpasswdPath, runner)
+    for _ in range(2):
+        assert isinstance(result(checker.authorize(
+            requestWith(basic("alice", "nope")), [])), Failure)
+    assert runner.calls == 2
+
+
+def test_changed_password(htpasswdPath: Path) -> None:
+    """After the file changes, the new password works and the old one (cached) does not."""
+    checker = controller(htpasswdPath)
+    assert result(checker.authorize(requestWith(basic("alice", "secret")), [])) \
+        == Grant("alice")
+    htpasswdPath.write_text(htpasswdLine("alice", "newpass"))
+    assert isinstance(result(checker.authorize(
+        requestWith(basic("alice", "secret")), [])), Failure)
+    assert result(checker.authorize(requestWith(basic("alice", "newpass")), [])) \
+        == Grant("alice")
+
+
+def test_check_runs_in_the_runner(htpasswdPath: Path) -> None:
+    """The bcrypt check is handed to the runner, and the answer waits for it."""
+    pending: list[tuple[Deferred[Any], Any, tuple[Any, ...]]] = []
+
+    def runner(f: Any, *args: Any) -> Deferred[Any]:
+        d: Deferred[Any] = Deferred()
+        pending.append((d, f, args))
+        return d
+
+    d = controller(htpasswdPath, runner).authorize(requestWith(basic("bob", "hunter2")), [])
+    assert not d.called and len(pending) == 1
+    waiting, f, args = pending[0]
+    waiting.callback(f(*args))
+    assert result(d) == Grant("bob")

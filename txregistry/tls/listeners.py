@@ -1,0 +1,70 @@
+"""
+Build the registry's listening endpoints, serving C{http.tls} on those
+whose description carries the C{tls+} prefix.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from twisted.internet.endpoints import serverFromString, wrapServerTLS
+from twisted.internet.interfaces import IStreamServerEndpoint
+
+from txregistry.config.model import TLS_PREFIX, Configuration
+from txregistry.tls.options import ServerTLSSettings, load_contexts
+from txregistry.tls.reload import CertificateReloader
+from txregistry.tls.sni import SNIConnectionCreator
+
+
+@dataclass
+class Listeners:
+    """
+    @ivar endpoints: one server endpoint per description, in order.
+    @ivar reloader: reloads the certificates of the C{tls+} endpoints, or
+        L{None} if there are none.
+    """
+
+    endpoints: list[IStreamServerEndpoint] = field(default_factory=list)
+    reloader: CertificateReloader | None = None
+
+
+def build_listeners(
+    config: Configuration, descriptions: Sequence[str], reactor: Any
+) -> Listeners:
+    """
+    Build an endpoint per description: Twisted's own for a plain description
+    (C{tcp:}, C{unix:}, C{ssl:}...), and for C{tls+DESCRIPTION} the endpoint
+    of C{DESCRIPTION} wrapped in TLS with C{http.tls}: SNI, client
+    authentication, ALPN and C{SIGHUP} reloads.
+
+    @param config: the configuration.
+    @param descriptions: Twisted server endpoint descriptions, some with the
+        C{tls+} prefix.
+    @param reactor: the reactor the endpoints listen on.
+    @return: the endpoints and their reloader.
+    @raise txregistry.config.ConfigError: if a certificate file cannot be
+        used (it was checked when the configuration was loaded).
+    @raise ValueError: for a C{tls+} description without C{http.tls}.
+    """
+    tls = config.http.tls
+    listeners = Listeners()
+    settings: ServerTLSSettings | None = None
+    creators: list[SNIConnectionCreator] = []
+    for description in descriptions:
+        if not description.startswith(TLS_PREFIX):
+            listeners.endpoints.append(serverFromString(reactor, description))
+            continue
+        if tls is None or tls.letsencrypt is not None:
+            raise ValueError(f"{description!r} asks for http.tls, which is not configured")
+        if settings is None:
+            settings = ServerTLSSettings.fromConfig(tls, config.http.http2_disabled)
+            contexts = load_contexts(tls, settings)
+        creator = SNIConnectionCreator(contexts)
+        creators.append(creator)
+        inner = serverFromString(reactor, description[len(TLS_PREFIX):])
+        listeners.endpoints.append(wrapServerTLS(creator, inner, clock=reactor))
+    if tls is not None and settings is not None:
+        listeners.reloader = CertificateReloader(tls, settings, creators)
+    return listeners
