@@ -130,3 +130,17 @@ def test_refusedBeforeBody() -> None:
     # The connection goes on serving other streams.
     other = exchange.request(b"GET", b"/v2/")
     assert exchange.response(other) == (200, b"ok")
+
+
+def test_continueOnlyWhenBodyWanted() -> None:
+    """A 100 Continue is sent when the handler asks for the body, and never for a stream refused first."""
+    resource = UploadResource()
+    exchange = Exchange(resource)
+    expect = (b"expect", b"100-continue")
+    refused = exchange.request(b"PATCH", b"/v2/refuse/blobs/uploads/x",
+                               (b"content-length", b"10"), expect, end=False)
+    accepted = exchange.request(b"PATCH", UPLOAD, (b"content-length", b"10"), expect, end=False)
+    informational = [(e.stream_id, dict(e.headers)[b":status"]) for e in exchange.events
+                     if isinstance(e, h2.events.InformationalResponseReceived)]
+    assert informational == [(accepted, b"100")]
+    assert exchange.response(refused)[0] == 403

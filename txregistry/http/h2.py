@@ -6,6 +6,7 @@ negotiates C{h2}.
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 import priority
@@ -43,6 +44,11 @@ class RegistryH2Connection(H2Connection):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._abandoned: set[int] = set()
+        self._expectingContinue: set[int] = set()
+
+    def _send100Continue(self, streamID: int) -> None:
+        # Called while the stream is being set up: decided in _requestReceived.
+        self._expectingContinue.add(streamID)
 
     def connectionMade(self) -> None:
         super().connectionMade()
@@ -126,10 +132,20 @@ class RegistryH2Connection(H2Connection):
         super()._requestReceived(event)
         # Only now can the stream carry a response: a streamed request is
         # dispatched here rather than while its headers are converted.
-        request = self.streams[event.stream_id]._request
+        streamID = event.stream_id
+        request = self.streams[streamID]._request
         dispatch = getattr(request, "headersReceived", None)
         if dispatch is not None:
             dispatch()
+        if streamID in self._expectingContinue:
+            self._expectingContinue.discard(streamID)
+            sendContinue = partial(H2Connection._send100Continue, self, streamID)
+            body = getattr(request, "body", None)
+            if body is None:
+                sendContinue()
+            else:
+                # As over HTTP/1.1: only once a handler wants the body.
+                body.expectContinue(sendContinue)
 
     def _requestDataReceived(self, event: Any) -> None:
         if event.stream_id in self.streams:
