@@ -485,6 +485,21 @@ def renewing(registries: Registries, tls_files: TLSFiles) -> Iterator[TLSRegistr
     yield start_tls_txregistry(registries, tls_files)
 
 
+def renew(registry: TLSRegistry, tls_files: TLSFiles, names: list[str]) -> None:
+    """
+    Replace the server's certificate files with a new certificate for
+    C{names}, send SIGHUP, and wait until new connections are served it.
+    """
+    renewed = tls_files.ca.issue(names, ["127.0.0.1"])
+    tls_files.replaceServer(renewed)
+    registry.hup()
+    wait_for(
+        lambda: served_certificate(registry.tlsPort, tls_files).serial_number
+        == renewed.certificate.serial_number,
+        "the renewed certificate",
+    )
+
+
 def test_sighup_reload_keeps_open_connections(renewing: TLSRegistry, tls_files: TLSFiles) -> None:
     """After SIGHUP a new connection sees the renewed certificate, while a
     connection opened before keeps working with the old one."""
@@ -493,14 +508,7 @@ def test_sighup_reload_keeps_open_connections(renewing: TLSRegistry, tls_files: 
     assert old.sock is not None
     oldSerial = x509.load_der_x509_certificate(old.sock.getpeercert(True)).serial_number
 
-    renewed = tls_files.ca.issue(["localhost", "renewed.test"], ["127.0.0.1"])
-    tls_files.replaceServer(renewed)
-    renewing.hup()
-    wait_for(
-        lambda: served_certificate(renewing.tlsPort, tls_files).serial_number
-        == renewed.certificate.serial_number,
-        "the renewed certificate",
-    )
+    renew(renewing, tls_files, ["localhost", "renewed.test"])
     sock = old.sock
     assert request(old, "GET", "/v2/")[0] == 200
     assert old.sock is sock, "the old connection was reopened"
@@ -539,14 +547,7 @@ def test_upload_across_sighup(renewing: TLSRegistry, tls_files: TLSFiles) -> Non
     half = len(blob) // 2
     conn.send(blob[:half])
 
-    renewed = tls_files.ca.issue(["localhost"], ["127.0.0.1"])
-    tls_files.replaceServer(renewed)
-    renewing.hup()
-    wait_for(
-        lambda: served_certificate(renewing.tlsPort, tls_files).serial_number
-        == renewed.certificate.serial_number,
-        "the renewed certificate",
-    )
+    renew(renewing, tls_files, ["localhost"])
     conn.send(blob[half:])
     response = conn.getresponse()
     response.read()
