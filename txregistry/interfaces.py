@@ -119,6 +119,15 @@ class IStorageDriver(Interface):
         @raise PathNotFound: (asynchronously) if there is no such file.
         """
 
+    def getContents(paths: list[str]):  # type: ignore[no-untyped-def]
+        """
+        Read several small files at once (one round trip to the storage
+        where the driver can).
+
+        @return: a L{Deferred} firing with their contents, in order, with
+            L{None} for a file that does not exist.
+        """
+
     def putContent(path: str, content: bytes):  # type: ignore[no-untyped-def]
         """
         Replace the content of a (small) file atomically and durably: a

@@ -23,6 +23,17 @@ async def readLink(driver: IStorageDriver, path: str) -> Digest | None:
         content = await driver.getContent(path)
     except PathNotFound:
         return None
+    return parseLink(content, path)
+
+
+def parseLink(content: bytes | None, path: str) -> Digest | None:
+    """
+    @param content: a link file's content, or L{None} for a missing link.
+    @return: the digest it names, or L{None} if there is none (or the link
+        is unreadable, which is logged).
+    """
+    if content is None:
+        return None
     try:
         return Digest.parse(content.decode("ascii").strip())
     except (UnicodeDecodeError, InvalidDigest):

@@ -4,16 +4,24 @@ Manifests: checked, stored as blobs and linked as revisions of a repository.
 
 from __future__ import annotations
 
+import json
+
 from txregistry.digest import Digest
 from txregistry.errors import ManifestBlobUnknown, ManifestInvalid, ManifestUnknown
-from txregistry.manifest import Manifest, parseManifest
+from txregistry.manifest import Manifest, parseManifest, sniffMediaType
 from txregistry.storage import paths
 from txregistry.storage.blobs import BlobStore, LinkedBlobs
+from txregistry.storage.cache import LRUCache
 from txregistry.storage.driver.errors import PathNotFound
-from txregistry.storage.links import deleteIfPresent, readLink, writeLink
+from txregistry.storage.links import deleteIfPresent, parseLink, readLink, writeLink
 from txregistry.storage.referrers import ReferrerIndex
 from txregistry.storage.tags import TagStore
 from txregistry.urlpolicy import URLPolicy
+
+#: Bytes of manifests kept in memory (they are small: this holds thousands).
+CONTENT_CACHE_SIZE = 64 * 1024 * 1024
+#: Tags whose last digest is remembered, to read its revision link at once.
+TAG_GUESSES = 100_000
 
 
 class ManifestStore:
@@ -34,18 +42,76 @@ class ManifestStore:
         self.tags = tags
         self.referrers = referrers or ReferrerIndex(blobs.driver)
         self.urls = urls or URLPolicy()
+        # Content-addressed: a digest's bytes never change.
+        self._contents: LRUCache[Digest, tuple[bytes, str]] = LRUCache(CONTENT_CACHE_SIZE)
+        self._tagGuesses: LRUCache[tuple[str, str], Digest] = LRUCache(TAG_GUESSES)
 
     async def get(self, name: str, digest: Digest) -> bytes:
         """
         @return: the manifest's bytes exactly as pushed.
         @raise ManifestUnknown: if the repository has no such manifest.
         """
-        if await readLink(self.driver, paths.manifestRevisionLink(name, digest)) != digest:
+        revision = await self.driver.getContents([paths.manifestRevisionLink(name, digest)])
+        payload, _ = await self._content(name, digest, revision[0])
+        return payload
+
+    async def resolve(self, name: str, reference: Digest | str) -> tuple[Digest, bytes, str]:
+        """
+        Find the manifest a tag or digest names, reading every link afresh.
+
+        A tag is read together with the revision link of the digest it
+        named last time, so that a tag that has not moved costs one round
+        trip to the storage; the manifest's bytes, immutable, come from a
+        cache.
+
+        @return: its digest, its bytes exactly as pushed, and its media type.
+        @raise ManifestUnknown: if the repository has no such manifest.
+        """
+        if isinstance(reference, Digest):
+            digest = reference
+            revision = (await self.driver.getContents(
+                [paths.manifestRevisionLink(name, digest)]))[0]
+        else:
+            tagLink = paths.tagCurrentLink(name, reference)
+            guess = self._tagGuesses.get((name, reference))
+            wanted = [tagLink] if guess is None else [
+                tagLink, paths.manifestRevisionLink(name, guess)]
+            contents = await self.driver.getContents(wanted)
+            tagged = parseLink(contents[0], tagLink)
+            if tagged is None:
+                raise ManifestUnknown({"tag": reference}, message="manifest unknown")
+            digest = tagged
+            if digest == guess:
+                revision = contents[1]
+            else:
+                self._tagGuesses.put((name, reference), digest, 1)
+                revision = (await self.driver.getContents(
+                    [paths.manifestRevisionLink(name, digest)]))[0]
+        payload, mediaType = await self._content(name, digest, revision)
+        return digest, payload, mediaType
+
+    async def _content(self, name: str, digest: Digest,
+                       revision: bytes | None) -> tuple[bytes, str]:
+        """
+        @param revision: the content of the repository's revision link.
+        @return: the manifest's bytes and media type.
+        @raise ManifestUnknown: unless the revision link names C{digest}.
+        """
+        if parseLink(revision, paths.manifestRevisionLink(name, digest)) != digest:
             raise ManifestUnknown(str(digest))
+        cached = self._contents.get(digest)
+        if cached is not None:
+            return cached
         try:
-            return await self.blobs.getContent(digest)
+            payload = await self.blobs.getContent(digest)
         except PathNotFound:
             raise ManifestUnknown(str(digest)) from None
+        try:
+            mediaType = sniffMediaType(json.loads(payload)) or "application/json"
+        except ValueError:
+            mediaType = "application/json"
+        self._contents.put(digest, (payload, mediaType), len(payload))
+        return payload, mediaType
 
     async def has(self, name: str, digest: Digest) -> bool:
         """

@@ -81,6 +81,12 @@ class CheckedDriver:
     def getContent(self, path: str) -> Deferred[bytes]:
         return self._call("getContent", (path,))
 
+    def getContents(self, paths: list[str]) -> Deferred[list[bytes | None]]:
+        for path in paths:
+            if not isValidPath(path):
+                return fail(InvalidPath(self.name, path))
+        return _guard(self.name, self._driver.getContents, list(paths))
+
     def putContent(self, path: str, content: bytes) -> Deferred[None]:
         return self._call("putContent", (path,), content)
 

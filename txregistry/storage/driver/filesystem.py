@@ -153,6 +153,18 @@ class FilesystemDriver:
                 raise PathNotFound(_NAME, path) from None
         return self._run(get)
 
+    def getContents(self, paths: list[str]) -> Deferred[list[bytes | None]]:
+        def get() -> list[bytes | None]:
+            contents: list[bytes | None] = []
+            for path in paths:
+                try:
+                    with self._open(self._local(path), "rb") as f:
+                        contents.append(f.read())
+                except (*_MISSING, IsADirectoryError):
+                    contents.append(None)
+            return contents
+        return self._run(get)
+
     def putContent(self, path: str, content: bytes) -> Deferred[None]:
         def put() -> None:
             local = self._local(path)

@@ -77,6 +77,10 @@ class InMemoryDriver:
         return bytes(self._file(path).data)
 
     @_deferred
+    def getContents(self, paths: list[str]) -> list[bytes | None]:
+        return [bytes(self._files[p].data) if p in self._files else None for p in paths]
+
+    @_deferred
     def putContent(self, path: str, content: bytes) -> None:
         self._create(path, content)
 

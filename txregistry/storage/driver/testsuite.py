@@ -223,6 +223,18 @@ class StorageDriverTests:
         await self.driver.delete("/t")
 
     @pytest_twisted.ensureDeferred
+    async def test_getContents(self) -> None:
+        """getContents reads several files in order, None for missing ones; invalid paths fail."""
+        await self.driver.putContent("/t/a", b"first")
+        await self.driver.putContent("/t/b/c", b"")
+        assert await self.driver.getContents(["/t/a", "/t/missing", "/t/b/c", "/t/b"]) == [
+            b"first", None, b"", None]
+        assert await self.driver.getContents([]) == []
+        with pytest.raises(InvalidPath):
+            await self.driver.getContents(["/t/a", "/t/../a"])
+        await self.driver.delete("/t")
+
+    @pytest_twisted.ensureDeferred
     async def test_writerExclusive(self) -> None:
         """A second writer of a path held by one fails with PathBusy, appending or not, until the first ends."""
         writer = await self.driver.writer("/t/file")

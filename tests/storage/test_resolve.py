@@ -1,0 +1,107 @@
+"""
+Manifests resolve in as few storage round trips as the links allow, every
+link read afresh, their bytes cached by digest.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+import pytest_twisted
+from twisted.internet.task import Clock
+
+from txregistry.digest import Digest
+from txregistry.errors import ManifestUnknown
+from txregistry.manifest import OCI_MANIFEST
+from txregistry.storage.cache import LRUCache
+from txregistry.storage.driver.base import CheckedDriver
+from txregistry.storage.driver.inmemory import InMemoryDriver
+from txregistry.storage.registry import Registry
+
+
+class CountingDriver(CheckedDriver):
+    """
+    A driver counting the reads it is asked for.
+    """
+
+    def __init__(self) -> None:
+        super().__init__(InMemoryDriver())
+        self.calls: list[str] = []
+
+    def getContent(self, path: str) -> Any:
+        self.calls.append("getContent")
+        return super().getContent(path)
+
+    def getContents(self, paths: list[str]) -> Any:
+        self.calls.append(f"getContents{len(paths)}")
+        return super().getContents(paths)
+
+
+async def pushImage(registry: Registry, tag: str, marker: str) -> Digest:
+    config = json.dumps({"marker": marker}).encode()
+    configDigest = Digest.of(config)
+    await registry.blobs.putContent(config, configDigest)
+    await registry.blobs.driver.putContent(
+        f"/docker/registry/v2/repositories/app/_layers/sha256/{configDigest.hex}/link",
+        str(configDigest).encode())
+    payload = json.dumps({"schemaVersion": 2, "mediaType": OCI_MANIFEST, "layers": [],
+                          "config": {"mediaType": "application/vnd.oci.image.config.v1+json",
+                                     "digest": str(configDigest), "size": len(config)}}).encode()
+    digest = Digest.of(payload)
+    await registry.manifests.put("app", payload, OCI_MANIFEST, digest)
+    await registry.tags.tag("app", tag, digest)
+    return digest
+
+
+@pytest_twisted.ensureDeferred
+async def test_roundTrips() -> None:
+    """A tag that has not moved resolves in one read; a moved tag in two; bytes are read once."""
+    driver = CountingDriver()
+    registry = Registry.onDriver(driver, Clock())
+    first = await pushImage(registry, "v1", "one")
+    driver.calls.clear()
+    digest, payload, mediaType = await registry.manifests.resolve("app", "v1")
+    assert (digest, mediaType) == (first, OCI_MANIFEST)
+    assert Digest.of(payload) == first
+    assert driver.calls == ["getContents1", "getContents1", "getContent"]
+    driver.calls.clear()
+    assert (await registry.manifests.resolve("app", "v1"))[0] == first
+    assert driver.calls == ["getContents2"]
+    second = await pushImage(registry, "v1", "two")
+    driver.calls.clear()
+    assert (await registry.manifests.resolve("app", "v1"))[0] == second
+    assert driver.calls[:2] == ["getContents2", "getContents1"]
+    driver.calls.clear()
+    assert (await registry.manifests.resolve("app", first))[0] == first
+    assert driver.calls == ["getContents1"]
+
+
+@pytest_twisted.ensureDeferred
+async def test_freshAfterDeletes() -> None:
+    """A deleted manifest or tag is unknown at once, though its bytes and last digest were cached."""
+    driver = CountingDriver()
+    registry = Registry.onDriver(driver, Clock())
+    digest = await pushImage(registry, "v1", "one")
+    await registry.manifests.resolve("app", "v1")
+    await registry.tags.untag("app", "v1")
+    with pytest.raises(ManifestUnknown):
+        await registry.manifests.resolve("app", "v1")
+    await registry.manifests.delete("app", digest)
+    with pytest.raises(ManifestUnknown):
+        await registry.manifests.resolve("app", digest)
+
+
+def test_lruBySize() -> None:
+    """The cache evicts the least recently used entries past its capacity and skips oversized values."""
+    cache: LRUCache[str, bytes] = LRUCache(10)
+    cache.put("a", b"aaaa", 4)
+    cache.put("b", b"bbbb", 4)
+    assert cache.get("a") == b"aaaa"
+    cache.put("c", b"cccc", 4)
+    assert (cache.get("a"), cache.get("b"), cache.get("c")) == (b"aaaa", None, b"cccc")
+    cache.put("huge", b"x" * 11, 11)
+    assert cache.get("huge") is None
+    cache.put("a", b"a2", 2)
+    assert cache.get("a") == b"a2"
