@@ -4,7 +4,6 @@ Manifests: C{/v2/<name>/manifests/<tag or digest>}.
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from twisted.web.iweb import IRequest
@@ -19,7 +18,7 @@ from txregistry.api.requests import (
 )
 from txregistry.digest import CANONICAL, Digest
 from txregistry.errors import DigestInvalid, ManifestUnknown, TagInvalid, Unsupported
-from txregistry.manifest import MAX_MANIFEST_SIZE, MEDIA_TYPES, sniffMediaType
+from txregistry.manifest import MAX_MANIFEST_SIZE, MEDIA_TYPES
 from txregistry.reference import isValidTag
 from txregistry.storage.registry import Registry
 
@@ -54,23 +53,14 @@ class ManifestHandlers:
         self.registry = registry
         self.config = config
 
-    async def _resolve(self, name: str, reference: Digest | str) -> Digest:
-        if isinstance(reference, Digest):
-            return reference
-        digest = await self.registry.tags.resolve(name, reference)
-        if digest is None:
-            raise ManifestUnknown({"tag": reference}, message="manifest unknown")
-        return digest
-
     async def get(self, request: IRequest, name: str, reference: str) -> bytes:
         """
         C{GET} and C{HEAD}: the manifest as pushed, if the client accepts its
         media type.
         """
         checkName(request, name)
-        digest = await self._resolve(name, parseReference(reference))
-        payload = await self.registry.manifests.get(name, digest)
-        mediaType = sniffMediaType(json.loads(payload)) or "application/json"
+        digest, payload, mediaType = await self.registry.manifests.resolve(
+            name, parseReference(reference))
         accepted = _accepted(request) & (MEDIA_TYPES | {"*/*"})
         if accepted and mediaType not in accepted and "*/*" not in accepted:
             raise ManifestUnknown(
