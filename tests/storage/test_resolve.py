@@ -105,3 +105,32 @@ def test_lruBySize() -> None:
     assert cache.get("huge") is None
     cache.put("a", b"a2", 2)
     assert cache.get("a") == b"a2"
+
+
+@pytest_twisted.ensureDeferred
+async def test_smallBlobOneRoundTrip() -> None:
+    """Once its size is known, a small blob and the links allowing it are read in one round trip."""
+    from txregistry.errors import BlobUnknown
+    from txregistry.storage.blobs import LinkedBlobs
+
+    driver = CountingDriver()
+    registry = Registry.onDriver(driver, Clock())
+    data = b"small layer"
+    digest = Digest.of(data)
+    await registry.blobs.putContent(data, digest)
+    linked = LinkedBlobs(registry.blobs, "app")
+    with pytest.raises(BlobUnknown):
+        await linked.describe(digest, 1024)
+    await linked.link(digest)
+    driver.calls.clear()
+    assert await linked.describe(digest, 1024) == (len(data), None)
+    assert driver.calls == ["getContents2"]
+    driver.calls.clear()
+    assert await linked.describe(digest, 1024) == (len(data), data)
+    assert driver.calls == ["getContents3"]
+    driver.calls.clear()
+    assert await linked.describe(digest, 0) == (len(data), None)
+    assert driver.calls == ["getContents2"]
+    await linked.unlink(digest)
+    with pytest.raises(BlobUnknown):
+        await linked.describe(digest, 1024)

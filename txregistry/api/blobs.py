@@ -15,6 +15,10 @@ from txregistry.http.ranges import UnsatisfiableRange, parseRange
 from txregistry.storage.blobs import LinkedBlobs
 from txregistry.storage.registry import Registry
 
+#: Blobs up to this size are read in the same round trip as their links and
+#: sent at once, once their size is known.
+SMALL_BLOB = 256 * 1024
+
 
 class RangeNotSatisfiable(RegistryError):
     """
@@ -40,7 +44,9 @@ class BlobHandlers:
         Answer C{GET} and C{HEAD}: the blob, or the C{Range} asked for.
         """
         blob = parseDigest(digest)
-        size = await LinkedBlobs(self.registry.blobs, checkName(request, name)).size(blob)
+        whole = request.method == b"GET" and header(request, "range") is None
+        size, content = await LinkedBlobs(self.registry.blobs, checkName(request, name)).describe(
+            blob, SMALL_BLOB if whole else 0)
         etag = f'"{blob}"'
         headers = {
             "Docker-Content-Digest": str(blob),
@@ -67,6 +73,8 @@ class BlobHandlers:
         request.setHeader(b"Content-Length", b"%d" % (length,))
         if request.method == b"HEAD" or length == 0:
             return b""
+        if content is not None:
+            return content
         await sendFile(request, await self.registry.blobs.reader(blob, start), length)
         return None
 

@@ -9,8 +9,12 @@ from txregistry.digest import Digest
 from txregistry.errors import BlobUnknown
 from txregistry.interfaces import IFileReader, IStorageDriver
 from txregistry.storage import paths
+from txregistry.storage.cache import LRUCache
 from txregistry.storage.driver.errors import PathNotFound
-from txregistry.storage.links import deleteIfPresent, readLink, writeLink
+from txregistry.storage.links import deleteIfPresent, parseLink, writeLink
+
+#: How many blob sizes are remembered.
+KNOWN_SIZES = 100_000
 
 
 class BlobStore:
@@ -20,6 +24,15 @@ class BlobStore:
 
     def __init__(self, driver: IStorageDriver) -> None:
         self.driver = driver
+        # Content-addressed: a stored blob's size never changes.
+        self._sizes: LRUCache[Digest, int] = LRUCache(KNOWN_SIZES)
+
+    def knownSize(self, digest: Digest) -> int | None:
+        """
+        @return: the size of the blob when this process last saw it stored,
+            or L{None}.  (It may since have been garbage-collected.)
+        """
+        return self._sizes.get(digest)
 
     async def size(self, digest: Digest) -> int | None:
         """
@@ -29,6 +42,7 @@ class BlobStore:
             info = await self.driver.stat(paths.blobData(digest))
         except PathNotFound:
             return None
+        self._sizes.put(digest, info.size, 1)
         return info.size
 
     async def reader(self, digest: Digest, offset: int = 0) -> IFileReader:
@@ -68,13 +82,35 @@ class LinkedBlobs:
         @return: the size of a blob the repository may serve.
         @raise BlobUnknown: if it may not, or the blob is gone.
         """
-        for link in (paths.layerLink(self.name, digest),
-                     paths.manifestRevisionLink(self.name, digest)):
-            if await readLink(self.driver, link) == digest:
-                size = await self.blobs.size(digest)
-                if size is not None:
-                    return size
-        raise BlobUnknown(str(digest))
+        size, _ = await self.describe(digest, 0)
+        return size
+
+    async def describe(self, digest: Digest, smallLimit: int) -> tuple[int, bytes | None]:
+        """
+        Check that the repository may serve a blob, reading its links
+        afresh, and read it at the same time if it is known to be small.
+
+        @param smallLimit: read the content of a blob known to be at most
+            this big in the same round trip as the links.
+        @return: the blob's size, and its content if it was read.
+        @raise BlobUnknown: if the repository may not serve it, or it is gone.
+        """
+        links = [paths.layerLink(self.name, digest), paths.manifestRevisionLink(self.name, digest)]
+        known = self.blobs.knownSize(digest)
+        small = known is not None and known <= smallLimit
+        contents = await self.driver.getContents(
+            links + [paths.blobData(digest)] if small else links)
+        if digest not in (parseLink(contents[0], links[0]), parseLink(contents[1], links[1])):
+            raise BlobUnknown(str(digest))
+        if small:
+            content = contents[2]
+            if content is None:
+                raise BlobUnknown(str(digest))
+            return len(content), content
+        size = known if known is not None else await self.blobs.size(digest)
+        if size is None:
+            raise BlobUnknown(str(digest))
+        return size, None
 
     async def has(self, digest: Digest) -> bool:
         """
