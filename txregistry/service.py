@@ -4,19 +4,32 @@ The registry's service tree.
 
 from __future__ import annotations
 
+import dataclasses
+import secrets
 import signal
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from twisted.application.internet import StreamServerEndpointService
 from twisted.application.service import MultiService
+from twisted.internet.endpoints import serverFromString
+from twisted.logger import Logger
 
 from txregistry.api.app import RegistryApp
 from txregistry.http.site import RegistrySite
+from txregistry.reuseport import SharedListeners
 from txregistry.storage.driver.factory import makeDriver
 from txregistry.storage.purge import UploadPurgerService
-from txregistry.tls.listeners import build_listeners
+from txregistry.tls.listeners import EndpointMaker, build_listeners
 from txregistry.tls.reload import SIGHUPReloadService, SignalInstaller
+from txregistry.workers import (
+    ProcessSpawner,
+    WorkerSpec,
+    WorkerSupervisor,
+    encodeSpec,
+)
+
+log = Logger()
 
 
 def makeService(
@@ -24,6 +37,7 @@ def makeService(
     listen: Sequence[str] | None,
     reactor: Any,
     installSignalHandler: SignalInstaller | None = None,
+    spawn: Callable[[Any, int], None] | None = None,
 ) -> MultiService:
     """
     Build the registry's L{MultiService}.
@@ -35,6 +49,13 @@ def makeService(
     read-only (read-only mode is for running garbage collection on a
     storage nothing else writes to).
 
+    With C{http.workers} above 1, this process is worker 1 and the
+    supervisor of the others (L{txregistry.workers}): its listeners bind
+    with C{SO_REUSEPORT}, a L{WorkerSupervisor} (the last child, started
+    once the listeners are bound) spawns the other workers, and C{SIGHUP}
+    is passed on to them.  Without C{http.secret}, a random secret is drawn
+    here and shared with the workers.
+
     @param config: the L{txregistry.config.Configuration}.
     @param listen: Twisted server endpoint descriptions to listen on, which
         replace the configuration's own (C{config.listen_endpoints()}); or
@@ -45,7 +66,86 @@ def makeService(
     @param reactor: the reactor the services run on.
     @param installSignalHandler: C{signal.signal} (the default), or a fake
         in tests.
+    @param spawn: starts a worker process (see L{WorkerSupervisor}); a
+        L{ProcessSpawner} by default.
     @return: the unstarted service tree.
+    @raise ValueError: if there is nothing to listen on, or, with several
+        workers, for a listener they cannot share (such as C{unix:}).
+    """
+    descriptions = list(listen) if listen else list(config.listen_endpoints())
+    if not descriptions:
+        raise ValueError("nothing to listen on: no --listen and no http address")
+    count = config.http.workers
+    if count == 1:
+        return _makeTree(config, descriptions, reactor, installSignalHandler,
+                         serverFromString, purge=True)
+
+    config = shareSecret(config)
+    shared = SharedListeners()
+    supervisor = WorkerSupervisor(
+        count,
+        lambda index: encodeSpec(
+            WorkerSpec(index, count, config, descriptions, shared.ports())),
+        spawn or ProcessSpawner(reactor),
+        reactor,
+    )
+    top = _makeTree(config, descriptions, reactor, installSignalHandler, shared,
+                    purge=True, onReload=lambda: supervisor.signalAll("HUP"))
+    supervisor.setServiceParent(top)
+    return top
+
+
+def makeWorkerService(
+    spec: WorkerSpec,
+    reactor: Any,
+    installSignalHandler: SignalInstaller | None = None,
+) -> MultiService:
+    """
+    Build the service tree of worker C{spec.index}: that of its supervisor,
+    listening on the ports the supervisor bound (with C{SO_REUSEPORT}),
+    without the upload purger (worker 1 runs the only one).
+
+    @param spec: what the supervisor sent.
+    @param reactor: the reactor the services run on.
+    @param installSignalHandler: C{signal.signal} (the default), or a fake
+        in tests.
+    @return: the unstarted service tree.
+    """
+    return _makeTree(spec.config, spec.descriptions, reactor, installSignalHandler,
+                     SharedListeners(list(spec.ports)), purge=False)
+
+
+def shareSecret(config: Any) -> Any:
+    """
+    @param config: a configuration.
+    @return: C{config} if it has C{http.secret}, else a copy with a random
+        one, for the supervisor to share with its workers.
+    """
+    if config.http.secret:
+        return config
+    log.warn("http.secret is not set: the workers share a random secret, so an "
+             "upload cannot continue after a restart; set http.secret on every "
+             "replica sharing the storage")
+    http = dataclasses.replace(config.http, secret=secrets.token_urlsafe(32))
+    return dataclasses.replace(config, http=http)
+
+
+def _makeTree(
+    config: Any,
+    descriptions: Sequence[str],
+    reactor: Any,
+    installSignalHandler: SignalInstaller | None,
+    makeEndpoint: EndpointMaker,
+    purge: bool,
+    onReload: Callable[[], object] | None = None,
+) -> MultiService:
+    """
+    Build the services of one serving process.
+
+    @param makeEndpoint: builds each listener's endpoint.
+    @param purge: whether this process runs the upload purger (if enabled).
+    @param onReload: called after the certificates are reloaded on
+        C{SIGHUP}, or L{None}.
     """
     top = MultiService()
     storage = makeDriver(config.storage, reactor)
@@ -54,23 +154,27 @@ def makeService(
 
     site = RegistrySite(RegistryApp(config, storage.driver, reactor).resource(),
                         accessLog=not config.log.accesslog_disabled)
-    descriptions = list(listen) if listen else list(config.listen_endpoints())
-    if not descriptions:
-        raise ValueError("nothing to listen on: no --listen and no http address")
-    listeners = build_listeners(config, descriptions, reactor)
+    listeners = build_listeners(config, descriptions, reactor, makeEndpoint)
     for endpoint in listeners.endpoints:
         listener = StreamServerEndpointService(endpoint, site)
         listener._raiseSynchronously = True  # as strports.service does
         listener.setServiceParent(top)
     if listeners.reloader is not None:
+        reload = listeners.reloader.reload
+
+        def reloadAll() -> None:
+            reload()
+            if onReload is not None:
+                onReload()
+
         SIGHUPReloadService(
-            listeners.reloader.reload,
+            reloadAll,
             reactor,
             installSignalHandler or signal.signal,
         ).setServiceParent(top)
 
     maintenance = config.storage.maintenance
-    if maintenance.uploadpurging.enabled and not maintenance.readonly_enabled:
+    if purge and maintenance.uploadpurging.enabled and not maintenance.readonly_enabled:
         UploadPurgerService.fromConfig(
             storage.driver, maintenance.uploadpurging, reactor).setServiceParent(top)
     return top

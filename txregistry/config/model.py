@@ -217,6 +217,9 @@ class HTTPConfig:
     @ivar tls: C{http.tls} if it configures a certificate.
     @ivar debug: C{http.debug} if given (not supported yet).
     @ivar h2c_enabled: C{http.h2c.enabled} (not supported yet).
+    @ivar workers: txregistry's extension: how many processes serve each
+        listening address (shared with C{SO_REUSEPORT}, see
+        L{txregistry.workers}); 1 serves from the process twistd starts only.
     """
 
     addr: str = "127.0.0.1:5000"
@@ -232,6 +235,7 @@ class HTTPConfig:
     h2c_enabled: bool = False
     tls: TLSConfig | None = None
     debug: DebugConfig | None = None
+    workers: int = 1
 
 
 @dataclass(frozen=True)

@@ -50,6 +50,7 @@ from txregistry.config.model import (
     UploadPurgingConfig,
     ValidationConfig,
 )
+from txregistry.reuseport import checkShareable
 
 #: The one configuration version distribution defines.
 VERSION = "0.1"
@@ -446,6 +447,7 @@ def _parse_http(root: Section, cwd: str) -> HTTPConfig:
             "http2",
             "h2c",
             "endpoints",
+            "workers",
         ),
     )
     net = http.string("net", "tcp", ("tcp", "unix", "")) or "tcp"
@@ -485,6 +487,9 @@ def _parse_http(root: Section, cwd: str) -> HTTPConfig:
             f"http.addr; write {TLS_PREFIX}<description> (e.g. {TLS_PREFIX}tcp:5443) "
             "for an endpoint served with http.tls",
         )
+    workers = http.integer("workers", 1, minimum=1)
+    if workers > 1:
+        _check_shareable(http, net, addr, endpoints)
     return HTTPConfig(
         addr=addr,
         net=net,
@@ -499,7 +504,28 @@ def _parse_http(root: Section, cwd: str) -> HTTPConfig:
         h2c_enabled=http.section("h2c", ("enabled",)).boolean("enabled", False),
         tls=tls,
         debug=_parse_debug(http),
+        workers=workers,
     )
+
+
+def _check_shareable(http: Section, net: str, addr: str, endpoints: list[str]) -> None:
+    """
+    Refuse listeners that several worker processes cannot share.
+
+    @raise ConfigError: at the listener's key (C{http.endpoints[i]}, else
+        C{http.addr}) for one that is not C{tcp:}, C{tcp6:} or C{ssl:}.
+    """
+    if endpoints:
+        located = [(http.path("endpoints") + (i,), d) for i, d in enumerate(endpoints)]
+    else:
+        located = [(http.path("addr"), listen_endpoint(net, addr))]
+    for keys, description in located:
+        if description.startswith(TLS_PREFIX):
+            description = description[len(TLS_PREFIX):]
+        try:
+            checkShareable(description)
+        except ValueError as e:
+            raise ConfigError(keys, str(e)) from None
 
 
 def _check_endpoint(keys: tuple[PathStep, ...], description: str) -> None:

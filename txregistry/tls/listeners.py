@@ -5,7 +5,7 @@ whose description carries the C{tls+} prefix.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -30,8 +30,16 @@ class Listeners:
     reloader: CertificateReloader | None = None
 
 
+#: Builds a server endpoint from a reactor and a description, as
+#: L{serverFromString} does.
+EndpointMaker = Callable[[Any, str], IStreamServerEndpoint]
+
+
 def build_listeners(
-    config: Configuration, descriptions: Sequence[str], reactor: Any
+    config: Configuration,
+    descriptions: Sequence[str],
+    reactor: Any,
+    makeEndpoint: EndpointMaker = serverFromString,
 ) -> Listeners:
     """
     Build an endpoint per description: Twisted's own for a plain description
@@ -43,6 +51,10 @@ def build_listeners(
     @param descriptions: Twisted server endpoint descriptions, some with the
         C{tls+} prefix.
     @param reactor: the reactor the endpoints listen on.
+    @param makeEndpoint: builds the endpoint of each description (without
+        its C{tls+} prefix), once per description, in order:
+        L{serverFromString}, or L{txregistry.reuseport.SharedListeners} for
+        sockets shared by worker processes.
     @return: the endpoints and their reloader.
     @raise txregistry.config.ConfigError: if a certificate file cannot be
         used (it was checked when the configuration was loaded).
@@ -54,7 +66,7 @@ def build_listeners(
     creators: list[SNIConnectionCreator] = []
     for description in descriptions:
         if not description.startswith(TLS_PREFIX):
-            listeners.endpoints.append(serverFromString(reactor, description))
+            listeners.endpoints.append(makeEndpoint(reactor, description))
             continue
         if tls is None or tls.letsencrypt is not None:
             raise ValueError(f"{description!r} asks for http.tls, which is not configured")
@@ -63,7 +75,7 @@ def build_listeners(
             contexts = load_contexts(tls, settings)
         creator = SNIConnectionCreator(contexts)
         creators.append(creator)
-        inner = serverFromString(reactor, description[len(TLS_PREFIX):])
+        inner = makeEndpoint(reactor, description[len(TLS_PREFIX):])
         listeners.endpoints.append(wrapServerTLS(creator, inner, clock=reactor))
     if tls is not None and settings is not None:
         listeners.reloader = CertificateReloader(tls, settings, creators)
