@@ -355,13 +355,17 @@ class Daemon:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"{self.kind} exited with {self.proc.returncode} at start:\n{self.logTail()}")
             try:
-                if once("127.0.0.1", self.port, "GET", "/v2/").status == 200:
+                if self.ready():
                     return
             except (OSError, HTTPError):
                 pass
             if time.monotonic() > deadline:
                 raise RuntimeError(f"{self.kind} did not answer GET /v2/ in 30 s:\n{self.logTail()}")
             time.sleep(0.1)
+
+    def ready(self) -> bool:
+        """Whether the daemon answers GET /v2/."""
+        return once("127.0.0.1", self.port, "GET", "/v2/").status == 200
 
     @property
     def pid(self) -> int:
