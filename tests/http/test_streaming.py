@@ -284,3 +284,14 @@ def test_accessLogSwitch(tmp_path: Any) -> None:
         protocol.dataReceived(head("GET", "/v2/"))
         site.stopFactory()
         assert (b"GET /v2/" in path.read_bytes()) is enabled
+
+
+def test_hostAskedOnce() -> None:
+    """The channel asks its transport for the local address once, however many requests it serves."""
+    protocol, transport = connect(UploadResource())
+    asked: list[int] = []
+    host = transport.getHost()
+    transport.getHost = lambda: (asked.append(1), host)[1]  # type: ignore[method-assign]
+    protocol.dataReceived(head("GET", "/v2/") * 3)
+    assert transport.value().count(b"HTTP/1.1 200 ") == 3
+    assert len(asked) == 1

@@ -50,6 +50,14 @@ class RegistryH2Connection(H2Connection):
         # Called while the stream is being set up: decided in _requestReceived.
         self._expectingContinue.add(streamID)
 
+    _host: Any = None
+
+    def getHost(self) -> Any:
+        # Asked by every request of every stream; constant for a connection.
+        if self._host is None:
+            self._host = super().getHost()
+        return self._host
+
     def connectionMade(self) -> None:
         super().connectionMade()
         self.conn.update_settings({

@@ -137,6 +137,14 @@ class RegistryChannel(HTTPChannel):
 
     _abandoned = False
     _sawData = False
+    _host: Any = None
+
+    def getHost(self) -> Any:
+        # Every request asks (Twisted's Request.__init__), and each ask is a
+        # getsockname() system call: 12% of the reactor under GET load.
+        if self._host is None:
+            self._host = super().getHost()
+        return self._host
 
     def dataReceived(self, data: bytes) -> None:
         if not self._sawData and data:
