@@ -14,7 +14,11 @@ from twisted.internet import reactor
 
 from txregistry.interfaces import IStorageDriver
 from txregistry.storage.driver.base import CheckedDriver
-from txregistry.storage.driver.factory import ThreadPoolService, makeDriver
+from txregistry.storage.driver.factory import (
+    METADATA_THREADS,
+    ThreadPoolService,
+    makeDriver,
+)
 
 
 @dataclass
@@ -54,20 +58,24 @@ def test_unknownDriver() -> None:
 
 @pytest_twisted.ensureDeferred
 async def test_filesystem(tmp_path: Path) -> None:
-    """The filesystem driver creates its root and runs in a pool started by its service."""
+    """The filesystem driver creates its root and runs in pools (bulk: maxthreads; small reads: a few) started by their services."""
     root = tmp_path / "missing" / "root"
     setup = makeDriver(Storage(filesystem=Filesystem(str(root), 3)), reactor)
     assert root.is_dir()
     assert setup.driver.name == "filesystem"
-    [service] = setup.services
-    assert isinstance(service, ThreadPoolService) and IService.providedBy(service)
-    assert (service.pool.max, service.pool.name) == (3, "txregistry-storage")
-    assert not service.pool.started
-    service.startService()
+    services = setup.services
+    assert all(isinstance(s, ThreadPoolService) and IService.providedBy(s) for s in services)
+    assert [(s.pool.max, s.pool.name) for s in services] == [
+        (3, "txregistry-storage"), (METADATA_THREADS, "txregistry-metadata")]
+    assert not any(s.pool.started for s in services)
+    for service in services:
+        service.startService()
     try:
-        assert service.pool.started and service.running
+        assert all(s.pool.started and s.running for s in services)
         await setup.driver.putContent("/a/file", b"content")
+        assert await setup.driver.getContent("/a/file") == b"content"
         assert (root / "a" / "file").read_bytes() == b"content"
     finally:
-        service.stopService()
-    assert not service.pool.started and not service.running
+        for service in services:
+            service.stopService()
+    assert not any(s.pool.started or s.running for s in services)

@@ -307,3 +307,30 @@ async def test_writerLockAcrossProcesses(tmp_path: Path) -> None:
         holder.kill()
         holder.wait()
         pool.stop()
+
+
+@pytest_twisted.ensureDeferred
+async def test_smallReadsInMetadataPool(tmp_path: Path) -> None:
+    """Small reads run in the metadata pool; writes in the main pool."""
+    threads: list[tuple[str, str]] = []
+
+    def opener(path: str, mode: str) -> IO[bytes]:
+        threads.append((mode, threading.current_thread().name))
+        return open(path, mode)
+
+    bulk = ThreadPool(minthreads=0, maxthreads=2, name="bulk")
+    small = ThreadPool(minthreads=0, maxthreads=2, name="small")
+    bulk.start()
+    small.start()
+    try:
+        driver = FilesystemDriver(str(tmp_path), reactor, bulk, metadataPool=small,
+                                  opener=opener)
+        await driver.putContent("/a/link", b"sha256:x")
+        assert await driver.getContents(["/a/link"]) == [b"sha256:x"]
+        assert await driver.getContent("/a/link") == b"sha256:x"
+        pools = [(mode, name.rsplit("-", 1)[0]) for mode, name in threads]
+        assert pools == [("xb", "PoolThread-bulk"), ("rb", "PoolThread-small"),
+                         ("rb", "PoolThread-small")]
+    finally:
+        bulk.stop()
+        small.stop()

@@ -17,6 +17,9 @@ from txregistry.storage.driver.base import CheckedDriver
 from txregistry.storage.driver.filesystem import FilesystemDriver
 from txregistry.storage.driver.inmemory import InMemoryDriver
 
+#: Threads for the filesystem driver's small reads (see FilesystemDriver).
+METADATA_THREADS = 4
+
 
 class ThreadPoolService(Service):
     """
@@ -67,6 +70,9 @@ def makeDriver(storage: Any, reactor: Any) -> StorageDriverSetup:
         os.makedirs(config.rootdirectory, exist_ok=True)
         pool = ThreadPool(minthreads=0, maxthreads=config.maxthreads,
                           name="txregistry-storage")
-        driver = FilesystemDriver(config.rootdirectory, reactor, pool)
-        return StorageDriverSetup(CheckedDriver(driver), [ThreadPoolService(pool)])
+        metadata = ThreadPool(minthreads=0, maxthreads=METADATA_THREADS,
+                              name="txregistry-metadata")
+        driver = FilesystemDriver(config.rootdirectory, reactor, pool, metadataPool=metadata)
+        return StorageDriverSetup(CheckedDriver(driver),
+                                  [ThreadPoolService(pool), ThreadPoolService(metadata)])
     raise ValueError(f"unknown storage driver: {storage.driver!r}")

@@ -104,7 +104,8 @@ class FilesystemDriver:
     name = _NAME
 
     def __init__(self, rootdirectory: str, reactor: IReactorFromThreads,
-                 threadpool: ThreadPool, *, highWater: int = 8 * MiB,
+                 threadpool: ThreadPool, *, metadataPool: ThreadPool | None = None,
+                 highWater: int = 8 * MiB,
                  lowWater: int = 2 * MiB, syncEvery: int = 64 * MiB,
                  opener: Callable[[str, str], IO[bytes]] = open,
                  fdatasync: Callable[[int], None] = os.fdatasync,
@@ -114,7 +115,12 @@ class FilesystemDriver:
         @param rootdirectory: the directory holding the tree (which need
             not exist yet).
         @param reactor: the reactor results are delivered in.
-        @param threadpool: the (started) pool every blocking call runs in.
+        @param threadpool: the (started) pool the blocking calls run in.
+        @param metadataPool: a (started) pool, with few threads, for the
+            small reads of the hot paths (C{getContent}, C{getContents},
+            C{stat}, C{list}); C{threadpool} by default.  Under GET load,
+            every thread woken competes with the reactor for the GIL: a few
+            threads serve small reads faster than many.
         @param highWater: a writer pauses its producer when more bytes than
             this are waiting to be written.
         @param lowWater: and resumes it when fewer than this are waiting.
@@ -132,6 +138,7 @@ class FilesystemDriver:
         self._root = rootdirectory.rstrip("/")
         self._reactor = reactor
         self._pool = threadpool
+        self._metadataPool = metadataPool or threadpool
         self._open = opener
         self._fdatasync = fdatasync
         self._startWriteback = startWriteback
@@ -140,6 +147,9 @@ class FilesystemDriver:
 
     def _run(self, call: Callable[..., Any], *args: Any) -> Deferred[Any]:
         return deferToThreadPool(self._reactor, self._pool, call, *args)
+
+    def _runSmall(self, call: Callable[..., Any], *args: Any) -> Deferred[Any]:
+        return deferToThreadPool(self._reactor, self._metadataPool, call, *args)
 
     def _local(self, path: str) -> str:
         return self._root + path.rstrip("/")
@@ -151,7 +161,7 @@ class FilesystemDriver:
                     return f.read()
             except (*_MISSING, IsADirectoryError):
                 raise PathNotFound(_NAME, path) from None
-        return self._run(get)
+        return self._runSmall(get)
 
     def getContents(self, paths: list[str]) -> Deferred[list[bytes | None]]:
         def get() -> list[bytes | None]:
@@ -163,7 +173,7 @@ class FilesystemDriver:
                 except (*_MISSING, IsADirectoryError):
                     contents.append(None)
             return contents
-        return self._run(get)
+        return self._runSmall(get)
 
     def putContent(self, path: str, content: bytes) -> Deferred[None]:
         def put() -> None:
@@ -229,7 +239,7 @@ class FilesystemDriver:
         return FileInfo(path, 0 if isDir else st.st_size, st.st_mtime, isDir)
 
     def stat(self, path: str) -> Deferred[FileInfo]:
-        return self._run(self._stat, path)
+        return self._runSmall(self._stat, path)
 
     def _children(self, path: str) -> list[str]:
         try:
@@ -240,7 +250,7 @@ class FilesystemDriver:
         return sorted(prefix + name for name in names if isValidName(name))
 
     def list(self, path: str) -> Deferred[Paths]:
-        return self._run(self._children, path)
+        return self._runSmall(self._children, path)
 
     def move(self, source: str, dest: str) -> Deferred[None]:
         def move() -> None:
