@@ -18,6 +18,7 @@ from twisted.web.test.requesthelper import DummyRequest
 
 from tests.auth.conftest import htpasswdLine
 from txregistry.auth.htpasswd import (
+    CHECK_INTERVAL,
     Htpasswd,
     HtpasswdAccessController,
     HtpasswdError,
@@ -87,21 +88,45 @@ def test_load_missing_file(tmp_path: Path) -> None:
         Htpasswd.load(str(tmp_path / "nothing"))
 
 
+def users(watched: HtpasswdFile) -> set[str]:
+    return set(result(watched.current()).entries)
+
+
 def test_file_reread_when_changed(htpasswdPath: Path) -> None:
-    """A change of the file is seen on the next look, without a restart."""
-    watched = HtpasswdFile(str(htpasswdPath))
-    assert set(watched.current().entries) == {"alice", "bob"}
+    """A change of the file is seen at its next look, a check interval later, in the runner."""
+    clock, runner = Clock(), CountingRunner()
+    watched = HtpasswdFile(str(htpasswdPath), clock, runner, interval=1)
+    assert users(watched) == {"alice", "bob"}
     htpasswdPath.write_text(htpasswdLine("carol", "pw"))
-    assert set(watched.current().entries) == {"carol"}
+    assert users(watched) == {"alice", "bob"}
+    assert runner.calls == 0
+    clock.advance(1)
+    assert users(watched) == {"carol"}
+    assert runner.calls == 1
+    assert users(watched) == {"carol"}
+    assert runner.calls == 1
+
+
+def test_file_not_looked_at_between_checks(htpasswdPath: Path) -> None:
+    """Between two checks no file system call is made: even a removed file goes unnoticed until the next."""
+    clock, runner = Clock(), CountingRunner()
+    watched = HtpasswdFile(str(htpasswdPath), clock, runner, interval=1)
+    os.remove(htpasswdPath)
+    for _ in range(3):
+        assert users(watched) == {"alice", "bob"}
+    assert runner.calls == 0
 
 
 def test_file_keeps_entries_when_broken(htpasswdPath: Path) -> None:
     """A file that becomes malformed or vanishes keeps the users last read."""
-    watched = HtpasswdFile(str(htpasswdPath))
+    clock = Clock()
+    watched = HtpasswdFile(str(htpasswdPath), clock, CountingRunner(), interval=1)
     htpasswdPath.write_text("garbage\n")
-    assert set(watched.current().entries) == {"alice", "bob"}
+    clock.advance(1)
+    assert users(watched) == {"alice", "bob"}
     os.remove(htpasswdPath)
-    assert set(watched.current().entries) == {"alice", "bob"}
+    clock.advance(1)
+    assert users(watched) == {"alice", "bob"}
 
 
 def test_cache_expires() -> None:
@@ -149,8 +174,8 @@ def test_basic_credentials(header: bytes | None, expected: Any) -> None:
     assert basicCredentials(requestWith(header)) == expected
 
 
-def controller(path: Path, runner: Any = None) -> HtpasswdAccessController:
-    return HtpasswdAccessController("Registry Realm", str(path), Clock(),
+def controller(path: Path, runner: Any = None, clock: Clock | None = None) -> HtpasswdAccessController:
+    return HtpasswdAccessController("Registry Realm", str(path), clock or Clock(),
                                     runner or CountingRunner())
 
 
@@ -205,10 +230,12 @@ def test_failure_not_cached(htpasswdPath: Path) -> None:
 
 def test_changed_password(htpasswdPath: Path) -> None:
     """After the file changes, the new password works and the old one (cached) does not."""
-    checker = controller(htpasswdPath)
+    clock = Clock()
+    checker = controller(htpasswdPath, clock=clock)
     assert result(checker.authorize(requestWith(basic("alice", "secret")), [])) \
         == Grant("alice")
     htpasswdPath.write_text(htpasswdLine("alice", "newpass"))
+    clock.advance(CHECK_INTERVAL)
     assert isinstance(result(checker.authorize(
         requestWith(basic("alice", "secret")), [])), Failure)
     assert result(checker.authorize(requestWith(basic("alice", "newpass")), [])) \
@@ -225,7 +252,9 @@ def test_check_runs_in_the_runner(htpasswdPath: Path) -> None:
         return d
 
     d = controller(htpasswdPath, runner).authorize(requestWith(basic("bob", "hunter2")), [])
-    assert not d.called and len(pending) == 1
+    answers: list[Any] = []
+    d.addBoth(answers.append)
+    assert answers == [] and len(pending) == 1
     waiting, f, args = pending[0]
     waiting.callback(f(*args))
-    assert result(d) == Grant("bob")
+    assert answers == [Grant("bob")]

@@ -100,22 +100,36 @@ class Htpasswd:
         return cls.parse(data)
 
 
+#: How often, at most, the htpasswd file is looked at for changes (seconds).
+CHECK_INTERVAL = 1.0
+
+
 class HtpasswdFile:
     """
-    An htpasswd file, read again whenever its modification time or size
-    changes.  A file that becomes unreadable or malformed keeps the entries
+    An htpasswd file, read again when its modification time or size has
+    changed.  The file is looked at no more than once per C{interval}, and
+    then in a thread: requests in between cost no file system call on the
+    reactor.  A file that becomes unreadable or malformed keeps the entries
     last read (and says so in the log) rather than locking everyone out or
     failing requests.
     """
 
     log = Logger()
 
-    def __init__(self, path: str) -> None:
+    def __init__(self, path: str, clock: IReactorTime, runInThread: ThreadRunner,
+                 interval: float = CHECK_INTERVAL) -> None:
         """
         @param path: the file.
+        @param clock: tells when the file is due to be looked at again.
+        @param runInThread: runs the look (and a re-read) off the reactor.
+        @param interval: how often, at most, the file is looked at.
         @raise HtpasswdError: if it cannot be read now.
         """
         self.path = path
+        self._clock = clock
+        self._runInThread = runInThread
+        self._interval = interval
+        self._checked = clock.seconds()
         self._stamp = self._stat()
         self._current = self._read()
 
@@ -134,10 +148,18 @@ class HtpasswdFile:
                 path=self.path, users=", ".join(htpasswd.ignored))
         return htpasswd
 
-    def current(self) -> Htpasswd:
+    def current(self) -> Deferred[Htpasswd]:
         """
-        @return: the entries, read again if the file changed.
+        @return: a L{Deferred} firing with the entries, read again if the
+            file changed and was not looked at for C{interval}.
         """
+        now = self._clock.seconds()
+        if now - self._checked < self._interval:
+            return succeed(self._current)
+        self._checked = now
+        return self._runInThread(self._refresh)
+
+    def _refresh(self) -> Htpasswd:
         stamp = self._stat()
         if stamp != self._stamp:
             self._stamp = stamp
@@ -251,7 +273,7 @@ class HtpasswdAccessController:
         @raise HtpasswdError: if the file cannot be read.
         """
         self.realm = realm
-        self.file = HtpasswdFile(path)
+        self.file = HtpasswdFile(path, clock, runInThread)
         self._runInThread = runInThread
         self.cache = cache if cache is not None else VerificationCache(clock)
         self._challenge = {b"WWW-Authenticate": f"Basic realm={quoted(realm)}".encode()}
@@ -268,7 +290,10 @@ class HtpasswdAccessController:
                 "malformed or non-Basic credentials" if attempted else "no credentials",
                 attempted=attempted))
         user, password = credentials
-        hashed = self.file.current().entries.get(user)
+        return self.file.current().addCallback(self._check, user, password)
+
+    def _check(self, htpasswd: Htpasswd, user: str, password: bytes) -> Deferred[Grant]:
+        hashed = htpasswd.entries.get(user)
         if hashed is None:
             d = self._runInThread(_checkPassword, password, _UNKNOWN_USER_HASH)
             return d.addCallback(lambda _: self._failed(user, "unknown user"))
