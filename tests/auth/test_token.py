@@ -332,3 +332,28 @@ def test_autoredirect(verifier: TokenVerifier) -> None:
 def test_bearer_token(header: bytes | None, expected: str | None) -> None:
     """The token is read from a Bearer header only."""
     assert bearerToken(requestWith(header)) == expected
+
+
+def test_verified_token_remembered(pki: TestPKI, verifier: TokenVerifier, clock: Clock) -> None:
+    """A token verified once is not verified again, but its expiry is still checked at every use."""
+    token = pki.token(PULL, now=clock.seconds(), lifetime=300)
+    assert verifier.verify(token)["access"] == PULL
+    chains: list[object] = []
+    verify = verifier._verifyChain
+    verifier._verifyChain = lambda x5c: (chains.append(x5c), verify(x5c))[1]  # type: ignore[method-assign]
+    for _ in range(3):
+        assert verifier.verify(token)["access"] == PULL
+    assert chains == []
+    clock.advance(300 + 61)
+    with pytest.raises(InvalidToken, match="expired"):
+        verifier.verify(token)
+
+
+def test_cached_token_chain_expiry(pki: TestPKI, verifier: TokenVerifier, clock: Clock) -> None:
+    """A remembered token is refused once its certificate chain has expired, as a fresh check would refuse it."""
+    token = pki.token(PULL, now=clock.seconds(), lifetime=10**9)
+    verifier.verify(token)
+    ends = min(c.not_valid_after_utc.timestamp() for c in (pki.root, pki.intermediate, pki.signing))
+    clock.advance(ends - clock.seconds() + 1)
+    with pytest.raises(InvalidToken, match="certificate chain"):
+        verifier.verify(token)

@@ -12,10 +12,10 @@ import pytest
 import pytest_twisted
 from twisted.internet.task import Clock
 
+from txregistry.cache import LRUCache
 from txregistry.digest import Digest
 from txregistry.errors import ManifestUnknown
 from txregistry.manifest import OCI_MANIFEST
-from txregistry.storage.cache import LRUCache
 from txregistry.storage.driver.base import CheckedDriver
 from txregistry.storage.driver.inmemory import InMemoryDriver
 from txregistry.storage.registry import Registry

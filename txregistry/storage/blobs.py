@@ -5,11 +5,11 @@ blob visible in a repository.
 
 from __future__ import annotations
 
+from txregistry.cache import LRUCache
 from txregistry.digest import Digest
 from txregistry.errors import BlobUnknown
 from txregistry.interfaces import IFileReader, IStorageDriver
 from txregistry.storage import paths
-from txregistry.storage.cache import LRUCache
 from txregistry.storage.driver.errors import PathNotFound
 from txregistry.storage.links import deleteIfPresent, parseLink, writeLink
 

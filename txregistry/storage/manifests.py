@@ -6,12 +6,12 @@ from __future__ import annotations
 
 import json
 
+from txregistry.cache import LRUCache
 from txregistry.digest import Digest
 from txregistry.errors import ManifestBlobUnknown, ManifestInvalid, ManifestUnknown
 from txregistry.manifest import Manifest, parseManifest, sniffMediaType
 from txregistry.storage import paths
 from txregistry.storage.blobs import BlobStore, LinkedBlobs
-from txregistry.storage.cache import LRUCache
 from txregistry.storage.driver.errors import PathNotFound
 from txregistry.storage.links import deleteIfPresent, parseLink, readLink, writeLink
 from txregistry.storage.referrers import ReferrerIndex
