@@ -134,3 +134,18 @@ async def test_smallBlobOneRoundTrip() -> None:
     await linked.unlink(digest)
     with pytest.raises(BlobUnknown):
         await linked.describe(digest, 1024)
+
+
+@pytest_twisted.ensureDeferred
+async def test_tagsOfOneRoundTrip() -> None:
+    """The tags naming a manifest are found by reading every tag link in one round trip."""
+    driver = CountingDriver()
+    registry = Registry.onDriver(driver, Clock())
+    first = await pushImage(registry, "a", "one")
+    second = await pushImage(registry, "b", "two")
+    for tag in ("c", "d"):
+        await registry.tags.tag("app", tag, first)
+    driver.calls.clear()
+    assert await registry.tags.tagsOf("app", first) == ["a", "c", "d"]
+    assert await registry.tags.tagsOf("app", second) == ["b"]
+    assert driver.calls == ["getContents4", "getContents4"]

@@ -8,7 +8,7 @@ from txregistry.digest import Digest
 from txregistry.interfaces import IStorageDriver
 from txregistry.storage import paths
 from txregistry.storage.driver.errors import PathNotFound
-from txregistry.storage.links import deleteIfPresent, readLink, writeLink
+from txregistry.storage.links import deleteIfPresent, parseLink, readLink, writeLink
 
 
 class TagStore:
@@ -57,5 +57,8 @@ class TagStore:
         """
         @return: the tags currently naming C{digest}.
         """
-        return [tag for tag in (await self.listTags(name) or [])
-                if await self.resolve(name, tag) == digest]
+        tags = await self.listTags(name) or []
+        links = [paths.tagCurrentLink(name, tag) for tag in tags]
+        contents = await self.driver.getContents(links)
+        return [tag for tag, link, content in zip(tags, links, contents, strict=True)
+                if parseLink(content, link) == digest]
