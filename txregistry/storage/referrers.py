@@ -23,7 +23,7 @@ from txregistry.interfaces import IStorageDriver
 from txregistry.manifest import IMAGE_TYPES, Manifest, parseManifest
 from txregistry.storage import paths
 from txregistry.storage.driver.errors import PathNotFound
-from txregistry.storage.links import deleteIfPresent, readLink, writeLink
+from txregistry.storage.links import deleteIfPresent, parseLink, writeLink
 
 if TYPE_CHECKING:
     from txregistry.storage.manifests import ManifestStore
@@ -90,13 +90,12 @@ class ReferrerIndex:
         @return: the digests recorded as referring to C{subject}, sorted (an
             empty list for an unknown subject or repository).
         """
-        found: list[Digest] = []
-        for algorithmDirectory in await self._children(paths.referrers(name, subject)):
-            for directory in await self._children(algorithmDirectory):
-                digest = await readLink(self.driver, f"{directory}/link")
-                if digest is not None:
-                    found.append(digest)
-        return sorted(found)
+        links = [f"{directory}/link"
+                 for algorithmDirectory in await self._children(paths.referrers(name, subject))
+                 for directory in await self._children(algorithmDirectory)]
+        contents = await self.driver.getContents(links)
+        found = (parseLink(content, link) for link, content in zip(links, contents, strict=True))
+        return sorted(digest for digest in found if digest is not None)
 
     async def _children(self, directory: str) -> list[str]:
         try:
