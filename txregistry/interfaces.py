@@ -128,10 +128,15 @@ class IStorageDriver(Interface):
             L{None} for a file that does not exist.
         """
 
-    def putContent(path: str, content: bytes):  # type: ignore[no-untyped-def]
+    def putContent(path: str, content: bytes, durable: bool = True):  # type: ignore[no-untyped-def]
         """
         Replace the content of a (small) file atomically and durably: a
         reader sees the old content or the new one, never a part.
+
+        @param durable: whether the content must survive a crash once the
+            L{Deferred} fires.  Bookkeeping that a crash may lose (an
+            upload's start) passes C{False}, and a driver may then skip
+            syncing.
         """
 
     def reader(path: str, offset: int = 0):  # type: ignore[no-untyped-def]

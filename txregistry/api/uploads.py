@@ -227,19 +227,19 @@ class UploadHandlers:
                                      "another request is writing this upload") from None
         try:
             # The writer holds the upload: its size is settled until it ends.
-            self._checkContentRange(request, name, uploadID, writer.writer.size(), startedAt)
+            self._checkContentRange(request, name, uploadID, writer.size(), startedAt)
             await streamBody(request, writer)
         except BaseException:
-            await writer.writer.close()
+            await writer.close()
             raise
         if digest is not None:
             return await self.uploads.commit(name, uploadID, writer, digest)
         return await self._close(uploadID, writer)
 
     async def _close(self, uploadID: str, writer: HashingWriter) -> int:
-        await writer.writer.close()
+        await writer.close()
         self.uploads.remember(uploadID, writer)
-        return writer.writer.size()
+        return writer.size()
 
     def _checkContentRange(self, request: IRequest, name: str, uploadID: str,
                            size: int, startedAt: str | None) -> None:

@@ -7,12 +7,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from twisted.internet.interfaces import IReactorThreads
+from twisted.internet.threads import deferToThreadPool
+
 from txregistry.interfaces import IStorageDriver
 from txregistry.storage.blobs import BlobStore
 from txregistry.storage.manifests import ManifestStore
 from txregistry.storage.referrers import ReferrerIndex, Referrers
 from txregistry.storage.tags import TagStore
-from txregistry.storage.uploads import UploadStore
+from txregistry.storage.uploads import ThreadRunner, UploadStore
 from txregistry.urlpolicy import URLPolicy
 
 
@@ -34,12 +37,19 @@ class Registry:
     def onDriver(cls, driver: IStorageDriver, clock: Any,
                  urls: URLPolicy | None = None) -> Registry:
         """
-        @param clock: an L{IReactorTime}, for upload start times.
+        @param clock: an L{IReactorTime}, for upload start times; if it is
+            a reactor with threads, uploads are hashed in its thread pool.
         @param urls: what foreign layers may name.
         """
         blobs = BlobStore(driver)
         tags = TagStore(driver)
         index = ReferrerIndex(driver)
         manifests = ManifestStore(blobs, tags, index, urls)
-        return cls(driver, blobs, tags, manifests, UploadStore(blobs, clock),
+        return cls(driver, blobs, tags, manifests, UploadStore(blobs, clock, _threadRunner(clock)),
                    Referrers(index, manifests))
+
+
+def _threadRunner(reactor: Any) -> ThreadRunner | None:
+    if not IReactorThreads.providedBy(reactor):
+        return None
+    return lambda call: deferToThreadPool(reactor, reactor.getThreadPool(), call)

@@ -7,10 +7,12 @@ from __future__ import annotations
 
 import uuid
 from collections import OrderedDict
+from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
-from twisted.internet.interfaces import IConsumer, IProducer
+from twisted.internet.defer import Deferred, gatherResults, succeed
+from twisted.internet.interfaces import IConsumer, IProducer, IPushProducer
 from zope.interface import implementer
 
 from txregistry.digest import CANONICAL, Digest
@@ -21,29 +23,149 @@ from txregistry.storage.blobs import BlobStore, LinkedBlobs
 from txregistry.storage.driver.errors import PathNotFound
 from txregistry.storage.links import deleteIfPresent
 
-READ_BACK_CHUNK = 4 * 1024 * 1024
+MiB = 1024 * 1024
+READ_BACK_CHUNK = 4 * MiB
 MAX_SESSIONS = 1024
 
 
-@implementer(IConsumer)
+#: The first bytes of a writer are hashed on the reactor: a small blob is
+#: hashed sooner than a thread would be woken.
+INLINE_HASH = 64 * 1024
+
+ThreadRunner = Callable[[Callable[[], None]], "Deferred[None]"]
+
+
+@implementer(IConsumer, IPushProducer)
 class HashingWriter:
     """
     A consumer that hashes every byte on its way to an L{IFileWriter}.
+
+    Large writes are hashed by C{runInThread}, a batch at a time and in
+    order (hashlib releases the GIL), so the reactor only queues them while
+    the hashing, the writing and the receiving overlap.  The producer is
+    paused while the writer or the hashing is behind.
+
+    @ivar writer: the L{IFileWriter}.
+    @ivar hasher: the running hash; complete once L{close} or L{commit}
+        has fired.
     """
 
-    def __init__(self, writer: IFileWriter, hasher: Any) -> None:
+    def __init__(self, writer: IFileWriter, hasher: Any,
+                 runInThread: ThreadRunner | None = None,
+                 highWater: int = 4 * MiB, lowWater: int = MiB) -> None:
+        """
+        @param runInThread: runs a callable in a thread, returning a
+            L{Deferred}; without it, every write is hashed at once.
+        @param highWater: the producer is paused when more bytes than this
+            wait to be hashed, and resumed below C{lowWater}.
+        """
         self.writer = writer
         self.hasher = hasher
+        self._runInThread = runInThread
+        self._highWater = highWater
+        self._lowWater = lowWater
+        self._written = 0
+        self._waiting: list[bytes] = []
+        self._backlog = 0          # bytes waiting or being hashed
+        self._hashing: Deferred[None] | None = None
+        self._idle: list[Deferred[None]] = []
+        self._producer: IPushProducer | None = None
+        self._writerPaused = False
+        self._paused = False
 
     def registerProducer(self, producer: IProducer, streaming: bool) -> None:
-        self.writer.registerProducer(producer, streaming)
+        self._producer = cast(IPushProducer, producer)
+        self._writerPaused = self._paused = False
+        self.writer.registerProducer(self, True)
 
     def unregisterProducer(self) -> None:
+        self._producer = None
         self.writer.unregisterProducer()
 
     def write(self, data: bytes) -> None:
-        self.hasher.update(data)
         self.writer.write(data)
+        self._written += len(data)
+        if self._runInThread is None or self._written <= INLINE_HASH:
+            self.hasher.update(data)
+            return
+        self._waiting.append(data)
+        self._backlog += len(data)
+        self._hashNext()
+        self._throttle()
+
+    def size(self) -> int:
+        """
+        @return: the size of the file, counting every byte written.
+        """
+        return self.writer.size()
+
+    def close(self) -> Deferred[None]:
+        """
+        Close the writer once every byte is hashed.
+        """
+        return self._hashed().addCallback(lambda _: self.writer.close())
+
+    def commit(self) -> Deferred[None]:
+        """
+        Commit the writer once every byte is hashed.
+        """
+        return self._hashed().addCallback(lambda _: self.writer.commit())
+
+    # IPushProducer, for the writer.
+
+    def pauseProducing(self) -> None:
+        self._writerPaused = True
+        self._throttle()
+
+    def resumeProducing(self) -> None:
+        self._writerPaused = False
+        self._throttle()
+
+    def stopProducing(self) -> None:
+        if self._producer is not None:
+            self._producer.stopProducing()
+
+    def _throttle(self) -> None:
+        if self._producer is None:
+            return
+        if not self._paused and (self._writerPaused or self._backlog > self._highWater):
+            self._paused = True
+            self._producer.pauseProducing()
+        elif self._paused and not self._writerPaused and self._backlog < self._lowWater:
+            self._paused = False
+            self._producer.resumeProducing()
+
+    def _hashNext(self) -> None:
+        if self._hashing is not None or not self._waiting:
+            return
+        assert self._runInThread is not None
+        batch, self._waiting = self._waiting, []
+        update = self.hasher.update
+
+        def hashBatch() -> None:
+            for data in batch:
+                update(data)
+
+        self._hashing = self._runInThread(hashBatch)
+        self._hashing.addBoth(self._batchHashed, sum(map(len, batch)))
+
+    def _batchHashed(self, result: Any, size: int) -> Any:
+        self._hashing = None
+        self._backlog -= size
+        self._hashNext()
+        self._throttle()
+        if self._hashing is None:
+            idle, self._idle = self._idle, []
+            for d in idle:
+                d.callback(None)
+        return result
+
+    def _hashed(self) -> Deferred[None]:
+        if self._hashing is None:
+            return succeed(None)
+        d: Deferred[None] = Deferred()
+        self._idle.append(d)
+        return d
 
 
 class UploadStore:
@@ -56,8 +178,15 @@ class UploadStore:
     restarted), it is rebuilt by reading the stored data back.
     """
 
-    def __init__(self, blobs: BlobStore, clock: Any) -> None:
+    def __init__(self, blobs: BlobStore, clock: Any,
+                 runInThread: ThreadRunner | None = None) -> None:
+        """
+        @param clock: an L{IReactorTime}, for upload start times.
+        @param runInThread: runs a callable in a thread (see
+            L{HashingWriter}); without it, uploads are hashed on the reactor.
+        """
         self.blobs = blobs
+        self._runInThread = runInThread
         self.driver: IStorageDriver = blobs.driver
         self.clock = clock
         self._hashers: OrderedDict[str, tuple[int, Any]] = OrderedDict()
@@ -71,9 +200,12 @@ class UploadStore:
         uploadID = str(uuid.uuid4())
         started = datetime.fromtimestamp(self.clock.seconds(), UTC)
         startedAt = started.isoformat().replace("+00:00", "Z")
-        await self.driver.putContent(paths.uploadData(name, uploadID), b"")
-        await self.driver.putContent(
-            paths.uploadStartedAt(name, uploadID), startedAt.encode("ascii"))
+        # Not synced: a crash may lose an upload that committed nothing, and
+        # its client then starts again.
+        await gatherResults([
+            self.driver.putContent(paths.uploadData(name, uploadID), b"", durable=False),
+            self.driver.putContent(paths.uploadStartedAt(name, uploadID),
+                                   startedAt.encode("ascii"), durable=False)])
         return uploadID, startedAt
 
     async def startedAt(self, name: str, uploadID: str) -> str:
@@ -114,14 +246,14 @@ class UploadStore:
         except BaseException:
             await writer.close()
             raise
-        return HashingWriter(writer, hasher)
+        return HashingWriter(writer, hasher, self._runInThread)
 
     def remember(self, uploadID: str, writer: HashingWriter) -> None:
         """
         Keep the running hash of a writer that was closed, for the upload's
         next request.
         """
-        self._hashers[uploadID] = (writer.writer.size(), writer.hasher)
+        self._hashers[uploadID] = (writer.size(), writer.hasher)
         self._hashers.move_to_end(uploadID)
         while len(self._hashers) > MAX_SESSIONS:
             self._hashers.popitem(last=False)
@@ -137,8 +269,8 @@ class UploadStore:
         @return: the blob's size.
         @raise DigestInvalid: if the content does not match C{expected}.
         """
-        await writer.writer.commit()
-        size = writer.writer.size()
+        await writer.commit()
+        size = writer.size()
         hasher = writer.hasher
         if expected.algorithm != CANONICAL:
             hasher = await self._readBack(name, uploadID, size, expected.algorithm)

@@ -105,7 +105,7 @@ def test_validCallDelegated() -> None:
     results: list[Any] = []
     CheckedDriver(fake).putContent("/a/b", b"x").addCallback(results.append)
     assert results == [b"content"]
-    assert fake.calls == [("putContent", "/a/b", b"x")]
+    assert fake.calls == [("putContent", "/a/b", b"x", True)]
 
 
 def test_osErrorNormalised() -> None:

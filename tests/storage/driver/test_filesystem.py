@@ -17,6 +17,7 @@ from twisted.python.threadpool import ThreadPool
 
 from txregistry.interfaces import IStorageDriver
 from txregistry.storage.driver.base import CheckedDriver
+from txregistry.storage.driver.direct import ALIGN
 from txregistry.storage.driver.errors import UnexpectedError
 from txregistry.storage.driver.filesystem import FilesystemDriver
 from txregistry.storage.driver.testsuite import (
@@ -40,20 +41,32 @@ def startPool() -> ThreadPool:
 
 class TestFilesystemDriver(StorageDriverTests):
     """
-    The shared driver suite, over L{FilesystemDriver} with small water marks.
+    The shared driver suite, over L{FilesystemDriver} with small water marks
+    and a small direct buffer, so that writers mix direct and buffered
+    writes at every turn.
     """
 
     highWater = 64 * 1024
+    directBuffer = 2 * ALIGN
 
     def makeDriver(self, tmpPath: Path) -> IStorageDriver:
         self.root, self.pool = tmpPath, startPool()
         return FilesystemDriver(str(tmpPath), reactor, self.pool,
                                 highWater=self.highWater, lowWater=16 * 1024,
-                                syncEvery=MiB)
+                                syncEvery=MiB, directBuffer=self.directBuffer)
 
     def cleanDriver(self) -> None:
         self.pool.stop()
         assert os.listdir(self.root) == [], "files were left under the root"
+
+
+class TestFilesystemDriverBuffered(TestFilesystemDriver):
+    """
+    The shared driver suite, over L{FilesystemDriver} writing only through
+    the page cache.
+    """
+
+    directBuffer = 0
 
 
 class FailingFile:
@@ -140,6 +153,27 @@ class TestFilesystemSpecifics:
         assert self.syncedDirectories == [f"{root}/a/b"]
 
     @pytest_twisted.ensureDeferred
+    async def test_directoriesSyncedLast(self) -> None:
+        """A move syncs the directories it created only once the file is in place."""
+        driver = self.driver()
+        await driver.putContent("/up/data", b"blob")
+        order: list[str] = []
+        self.syncDirectory = lambda path: order.append(  # type: ignore[method-assign]
+            "file there" if (self.root / "c" / "d" / "data").exists() else "file missing")
+        driver = self.driver()
+        await driver.move("/up/data", "/c/d/data")
+        assert order == ["file there"] * 3
+
+    @pytest_twisted.ensureDeferred
+    async def test_notDurable(self) -> None:
+        """putContent with durable=False stores atomically without syncing anything."""
+        driver = self.driver()
+        await driver.putContent("/a/b/startedat", b"now", durable=False)
+        assert (self.root / "a" / "b" / "startedat").read_bytes() == b"now"
+        assert self.synced == [] and self.syncedDirectories == []
+        assert os.listdir(self.root / "a" / "b") == ["startedat"]
+
+    @pytest_twisted.ensureDeferred
     async def test_plainFiles(self) -> None:
         """Stored files are plain files at <root><path>, with open()'s mode."""
         driver = self.driver()
@@ -182,7 +216,7 @@ class TestFilesystemSpecifics:
     @pytest_twisted.ensureDeferred
     async def test_syncsDuringLongWrite(self) -> None:
         """A long write starts writeback every syncEvery bytes, and commit syncs once at the end."""
-        driver = self.driver(syncEvery=MiB)
+        driver = self.driver(syncEvery=MiB, directBuffer=0)
         writer = await driver.writer("/a/file")
         for n in range(4):
             writer.write(someBytes(MiB, n))
@@ -334,3 +368,27 @@ async def test_smallReadsInMetadataPool(tmp_path: Path) -> None:
     finally:
         bulk.stop()
         small.stop()
+
+
+@pytest_twisted.ensureDeferred
+async def test_withoutDirectIO(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """On a filesystem without O_DIRECT, writers write through the page cache, and stop trying."""
+    from txregistry.storage.driver import filesystem
+
+    tried: list[str] = []
+
+    def noDirect(path: str) -> None:
+        tried.append(path)
+        return None
+    monkeypatch.setattr(filesystem, "openDirect", noDirect)
+    pool = startPool()
+    try:
+        driver = FilesystemDriver(str(tmp_path), reactor, pool, directBuffer=ALIGN)
+        for n in range(2):
+            writer = await driver.writer("/file", append=bool(n))
+            writer.write(someBytes(3 * ALIGN, n))
+            await writer.commit()
+        assert (tmp_path / "file").read_bytes() == someBytes(3 * ALIGN, 0) + someBytes(3 * ALIGN, 1)
+        assert tried == [str(tmp_path / "file")]
+    finally:
+        pool.stop()

@@ -87,8 +87,8 @@ class CheckedDriver:
                 return fail(InvalidPath(self.name, path))
         return _guard(self.name, self._driver.getContents, list(paths))
 
-    def putContent(self, path: str, content: bytes) -> Deferred[None]:
-        return self._call("putContent", (path,), content)
+    def putContent(self, path: str, content: bytes, durable: bool = True) -> Deferred[None]:
+        return self._call("putContent", (path,), content, durable)
 
     def reader(self, path: str, offset: int = 0) -> Deferred[IFileReader]:
         if isValidPath(path) and offset < 0:

@@ -81,7 +81,7 @@ class InMemoryDriver:
         return [bytes(self._files[p].data) if p in self._files else None for p in paths]
 
     @_deferred
-    def putContent(self, path: str, content: bytes) -> None:
+    def putContent(self, path: str, content: bytes, durable: bool = True) -> None:
         self._create(path, content)
 
     @_deferred
