@@ -35,6 +35,7 @@ bytes written, so > 1 means txregistry is better.
 from __future__ import annotations
 
 import argparse
+import atexit
 import datetime
 import hashlib
 import json
@@ -298,7 +299,7 @@ class Bench:
                 conn = self.conn()
             resp = conn.request("PUT", withQuery(pathOf(resp.headers["location"]), digest=digest),
                                 {"Content-Type": "application/octet-stream"},
-                                blob.pieces(), bodyLength=blob.size)
+                                blob.body(), bodyLength=blob.size)
         finally:
             conn.close()
         if resp.status != 201 or resp.headers.get("docker-content-digest") != digest:
@@ -315,15 +316,13 @@ class Bench:
             if resp.status != 202:
                 return self.fail("push-chunked", f"POST {resp.status}")
             location = pathOf(resp.headers["location"])
-            offset = 0
-            for data in blob.pieces():
+            for offset, end in blob.ranges():
                 resp = conn.request("PATCH", location, {
                     "Content-Type": "application/octet-stream",
-                    "Content-Range": f"{offset}-{offset + len(data) - 1}"}, data)
+                    "Content-Range": f"{offset}-{end - 1}"}, blob.body(offset, end))
                 if resp.status != 202:
                     return self.fail("push-chunked", f"PATCH at {offset}: {resp.status} "
                                                      f"{resp.body[:200]!r}")
-                offset += len(data)
                 location = pathOf(resp.headers["location"])
                 if resp.headers.get("connection", "").lower() == "close":
                     conn.close()
@@ -766,8 +765,10 @@ def main() -> int:
     log(f"blobs of {fmtSize(args.size)}; computing digests...")
     blobs = (Blob(0xB10B_A, args.size, args.chunk), Blob(0xB10B_B, args.size, args.chunk))
     if not args.skip_blobs:
+        directory = streaming.blobDirectory(2 * args.size, tmp)
         for b in blobs:
-            b.computeDigest()
+            b.materialize(directory)
+            atexit.register(b.remove)
     image = Image.make("bench/image", args.layers, args.layer_size, 0x1A4E5)
     out: list[Metric] = []
     failures: list[str] = []
