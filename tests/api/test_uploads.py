@@ -5,6 +5,8 @@ cross-repository mounts.
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
 from tests.api.helpers import (
@@ -16,6 +18,7 @@ from tests.api.helpers import (
     uploadsOf,
 )
 from tests.api.support import BASE, InMemoryRegistry, Response
+from txregistry.api.uploads import SMALL_PUSH
 from txregistry.digest import Digest
 from txregistry.storage import paths
 
@@ -282,6 +285,32 @@ def test_putDigestMismatchWithBody(registry: InMemoryRegistry) -> None:
     assert not blobStored(registry.driver, claimed)
     assert not blobStored(registry.driver, Digest.of(DATA[:-1]))
     assert uploadsOf(registry.driver, NAME) == []
+
+
+def test_putBodyMatchingAloneAfterChunks(registry: InMemoryRegistry) -> None:
+    """A final body that alone has the digest, after earlier chunks, is not the blob: 400, nothing stored."""
+    location = start(registry)
+    location = pathOf(patch(registry, location, DATA[:100]).header("Location"))
+    claimed = Digest.of(DATA[100:])
+    response = registry.request("PUT", withDigest(location, claimed), DATA[100:])
+    assert response.code == 400
+    assert response.errorCodes == ["DIGEST_INVALID"]
+    assert not blobStored(registry.driver, claimed)
+    assert uploadsOf(registry.driver, NAME) == []
+
+
+@pytest.mark.parametrize("size", [0, 1, SMALL_PUSH, SMALL_PUSH + 1, 3 * SMALL_PUSH])
+def test_wholeBlobSizes(registry: InMemoryRegistry, size: int) -> None:
+    """Whole blobs on either side of the small-push limit are stored exactly, by POST or PUT."""
+    data = os.urandom(size)
+    digest = Digest.of(data)
+    response = registry.request("POST", f"/v2/{NAME}/blobs/uploads/?digest={digest}", data)
+    assert response.code == 201
+    response = registry.request("PUT", withDigest(start(registry, "other"), digest), data)
+    assert response.code == 201
+    for name in (NAME, "other"):
+        assert registry.request("GET", f"/v2/{name}/blobs/{digest}").body == data
+        assert uploadsOf(registry.driver, name) == []
 
 
 def test_putWithoutDigest(registry: InMemoryRegistry) -> None:

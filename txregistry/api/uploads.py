@@ -18,6 +18,7 @@ from txregistry.api.requests import (
     header,
     parseDigest,
     queryArg,
+    readBody,
     respond,
     streamBody,
 )
@@ -27,7 +28,12 @@ from txregistry.api.uploadstate import (
     UploadStateSigner,
 )
 from txregistry.digest import Digest
-from txregistry.errors import BlobUploadInvalid, BlobUploadUnknown, RegistryError
+from txregistry.errors import (
+    BlobUploadInvalid,
+    BlobUploadUnknown,
+    DigestInvalid,
+    RegistryError,
+)
 from txregistry.reference import isValidName
 from txregistry.storage.blobs import LinkedBlobs
 from txregistry.storage.driver.errors import PathBusy
@@ -61,6 +67,17 @@ def makeSigner(secret: str | None) -> UploadStateSigner:
              "secret, so an upload cannot continue in another process or after "
              "a restart; set http.secret on every replica sharing the storage")
     return UploadStateSigner.withRandomSecret()
+
+
+#: A blob pushed whole in one request up to this size is read into memory
+#: and stored in one write (see L{UploadStore.storeWhole}).
+SMALL_PUSH = 256 * 1024
+
+
+def _isSmallWholeBody(request: IRequest) -> bool:
+    length = header(request, "content-length")
+    return (length is not None and length.isdigit() and int(length) <= SMALL_PUSH
+            and header(request, "content-range") is None)
 
 
 def _rangeHeader(size: int) -> str:
@@ -131,6 +148,11 @@ class UploadHandlers:
         monolithic = queryArg(request, "digest")
         if monolithic is not None:
             digest = parseDigest(monolithic)
+            if _isSmallWholeBody(request):
+                content = await readBody(request, SMALL_PUSH)
+                if not await self.uploads.storeWhole(name, content, digest):
+                    raise DigestInvalid(str(digest))
+                return self._blobCreated(request, name, digest)
             uploadID, _ = await self.uploads.start(name)
             try:
                 await self._receive(request, name, uploadID, digest)
@@ -175,7 +197,13 @@ class UploadHandlers:
         """
         digest = parseDigest(queryArg(request, "digest"))
         state = await self._state(request, name, uploadID)
-        await self._receive(request, name, uploadID, digest, state)
+        content = None
+        self._checkUpload(request, name, uploadID)
+        if _isSmallWholeBody(request) and await self.uploads.size(name, uploadID) == 0:
+            content = await readBody(request, SMALL_PUSH)
+            if await self.uploads.storeWhole(name, content, digest, uploadID):
+                return self._blobCreated(request, name, digest)
+        await self._receive(request, name, uploadID, digest, state, content)
         return self._blobCreated(request, name, digest)
 
     async def status(self, request: IRequest, name: str, uploadID: str) -> bytes:
@@ -205,11 +233,13 @@ class UploadHandlers:
             raise BlobUploadUnknown(uploadID)
 
     async def _receive(self, request: IRequest, name: str, uploadID: str,
-                       digest: Digest | None,
-                       state: UploadState | None = None) -> int:
+                       digest: Digest | None, state: UploadState | None = None,
+                       content: bytes | None = None) -> int:
         """
         Append the request body to the upload, then close the upload's
         writer, or with C{digest} commit it as a blob.
+
+        @param content: the body, if it was already read.
 
         @param state: the verified state the client sent, if any (it names
             this upload; its offset is not enforced: the spec only asks
@@ -228,7 +258,10 @@ class UploadHandlers:
         try:
             # The writer holds the upload: its size is settled until it ends.
             self._checkContentRange(request, name, uploadID, writer.size(), startedAt)
-            await streamBody(request, writer)
+            if content is None:
+                await streamBody(request, writer)
+            else:
+                writer.write(content)
         except BaseException:
             await writer.close()
             raise

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any, cast
 
-from twisted.internet.defer import Deferred, gatherResults, succeed
+from twisted.internet.defer import Deferred, DeferredList, ensureDeferred, succeed
 from twisted.internet.interfaces import IConsumer, IProducer, IPushProducer
 from zope.interface import implementer
 
@@ -168,6 +168,19 @@ class HashingWriter:
         return d
 
 
+async def _together(*awaitables: Any) -> list[Any]:
+    """
+    Wait for every one of C{awaitables}, then raise the first error, if any.
+
+    @return: their results.
+    """
+    results = await DeferredList([ensureDeferred(a) for a in awaitables], consumeErrors=True)
+    for ok, result in results:
+        if not ok:
+            result.raiseException()
+    return [result for _, result in results]
+
+
 class UploadStore:
     """
     The uploads of every repository.
@@ -202,10 +215,10 @@ class UploadStore:
         startedAt = started.isoformat().replace("+00:00", "Z")
         # Not synced: a crash may lose an upload that committed nothing, and
         # its client then starts again.
-        await gatherResults([
+        await _together(
             self.driver.putContent(paths.uploadData(name, uploadID), b"", durable=False),
             self.driver.putContent(paths.uploadStartedAt(name, uploadID),
-                                   startedAt.encode("ascii"), durable=False)])
+                                   startedAt.encode("ascii"), durable=False))
         return uploadID, startedAt
 
     async def startedAt(self, name: str, uploadID: str) -> str:
@@ -277,14 +290,30 @@ class UploadStore:
         if hasher.hexdigest() != expected.hex:
             await self.cancel(name, uploadID)
             raise DigestInvalid(str(expected))
-        data = paths.uploadData(name, uploadID)
-        if await self.blobs.size(expected) == size:
-            await self.driver.delete(data)
-        else:
-            await self.driver.move(data, paths.blobData(expected))
-        await LinkedBlobs(self.blobs, name).link(expected)
-        await self.cancel(name, uploadID)
+        # Content-addressed: replacing a stored copy changes nothing.
+        await self.driver.move(paths.uploadData(name, uploadID), paths.blobData(expected))
+        await _together(LinkedBlobs(self.blobs, name).link(expected),
+                        self.cancel(name, uploadID))
         return size
+
+    async def storeWhole(self, name: str, content: bytes, expected: Digest,
+                         uploadID: str | None = None) -> bool:
+        """
+        Store a small blob received whole, in one write, and link it in the
+        repository: a blob pushed in one request need not pass through an
+        upload's data file.
+
+        @param uploadID: the (empty) upload the request names, which goes
+            too.
+        @return: whether the blob was stored and linked: if the content
+            does not match C{expected}, nothing was stored nor removed.
+        """
+        if Digest.of(content, expected.algorithm) != expected:
+            return False
+        await self.driver.putContent(paths.blobData(expected), content)
+        await _together(LinkedBlobs(self.blobs, name).link(expected),
+                        self.cancel(name, uploadID) if uploadID else succeed(None))
+        return True
 
     async def cancel(self, name: str, uploadID: str) -> bool:
         """
