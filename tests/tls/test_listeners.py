@@ -23,6 +23,7 @@ from txregistry.config import Configuration, HTTPConfig, TLSConfig, load_config
 from txregistry.service import makeService
 from txregistry.tls.listeners import build_listeners
 from txregistry.tls.reload import SIGHUPReloadService
+from txregistry.tls.transport import RegistryTLSFactory
 
 
 def tlsConfiguration(ca: CertificateAuthority, certdir: Path) -> Configuration:
@@ -40,7 +41,7 @@ def test_prefixWrapsInTLS(ca: CertificateAuthority, certdir: Path) -> None:
         endpoint.listen(object())  # type: ignore[arg-type]
     (port1, factory1, _, _), (port2, factory2, _, interface2) = memory.tcpServers
     assert (port1, port2, interface2) == (5443, 5000, "127.0.0.1")
-    assert type(factory1).__name__ == "TLSMemoryBIOFactory"
+    assert isinstance(factory1, RegistryTLSFactory)
     assert factory2 is not factory1 and type(factory2).__name__ == "object"
     assert built.reloader is not None
 

@@ -9,13 +9,14 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from twisted.internet.endpoints import serverFromString, wrapServerTLS
+from twisted.internet.endpoints import serverFromString
 from twisted.internet.interfaces import IStreamServerEndpoint
 
 from txregistry.config.model import TLS_PREFIX, Configuration
 from txregistry.tls.options import ServerTLSSettings, load_contexts
 from txregistry.tls.reload import CertificateReloader
 from txregistry.tls.sni import SNIConnectionCreator
+from txregistry.tls.transport import RegistryTLSEndpoint
 
 
 @dataclass
@@ -76,7 +77,7 @@ def build_listeners(
         creator = SNIConnectionCreator(contexts)
         creators.append(creator)
         inner = makeEndpoint(reactor, description[len(TLS_PREFIX):])
-        listeners.endpoints.append(wrapServerTLS(creator, inner, clock=reactor))
+        listeners.endpoints.append(RegistryTLSEndpoint(inner, creator, clock=reactor))
     if tls is not None and settings is not None:
         listeners.reloader = CertificateReloader(tls, settings, creators)
     return listeners

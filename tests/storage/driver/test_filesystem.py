@@ -392,3 +392,24 @@ async def test_withoutDirectIO(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) 
         assert tried == [str(tmp_path / "file")]
     finally:
         pool.stop()
+
+
+@pytest_twisted.ensureDeferred
+async def test_prefetchAfterDirectCommit(tmp_path: Path) -> None:
+    """A commit of a file larger than the direct buffer reads it back into the page cache; smaller ones and closes do not."""
+    pool = startPool()
+    try:
+        driver = FilesystemDriver(str(tmp_path), reactor, pool, directBuffer=ALIGN)
+        prefetched: list[int] = []
+
+        def prefetch(fd: int) -> None:
+            prefetched.append(os.fstat(fd).st_size)
+            os.close(fd)
+        driver._prefetch = prefetch  # type: ignore[method-assign]
+        for size, end in [(ALIGN, "commit"), (3 * ALIGN, "close"), (3 * ALIGN + 1, "commit")]:
+            writer = await driver.writer(f"/file{size}")
+            writer.write(someBytes(size))
+            await getattr(writer, end)()
+        assert prefetched == [3 * ALIGN + 1]
+    finally:
+        pool.stop()

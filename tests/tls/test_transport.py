@@ -1,0 +1,88 @@
+"""
+Tests for L{txregistry.tls.transport}: TLS over real loopback TCP, against
+Python's C{ssl} client.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import socket
+import ssl
+from typing import Any
+
+import pytest_twisted
+from twisted.internet import reactor
+from twisted.internet.endpoints import TCP4ServerEndpoint
+from twisted.internet.protocol import Factory, Protocol
+from twisted.internet.ssl import PrivateCertificate
+from twisted.internet.threads import deferToThread
+
+from tests.certs import CertificateAuthority
+from txregistry.tls.transport import SEND_PIECE, RegistryTLSEndpoint
+
+SIZE = 8 * 1024 * 1024 + 7
+
+
+class Digester(Protocol):
+    """
+    Hashes what it receives, recording each piece's size; once it has
+    L{SIZE} bytes, answers with their digest and then L{SIZE} bytes of its
+    own.
+    """
+
+    def __init__(self, reply: bytes) -> None:
+        self.reply = reply
+        self.hasher = hashlib.sha256()
+        self.pieces: list[int] = []
+
+    def dataReceived(self, data: bytes) -> None:
+        self.hasher.update(data)
+        self.pieces.append(len(data))
+        if sum(self.pieces) == SIZE:
+            self.transport.write(self.hasher.digest())  # type: ignore[union-attr]
+            self.transport.write(self.reply)  # type: ignore[union-attr]
+
+
+def exchange(port: int, cafile: str, data: bytes) -> tuple[bytes, bytes]:
+    """
+    Send C{data} over TLS, then read the 32-byte digest and L{SIZE} bytes.
+    """
+    context = ssl.create_default_context(cafile=cafile)
+    with socket.create_connection(("127.0.0.1", port), timeout=30) as raw, \
+            context.wrap_socket(raw, server_hostname="localhost") as s:
+        s.sendall(data)
+        received = bytearray()
+        while len(received) < 32 + SIZE:
+            chunk = s.recv(1024 * 1024)
+            assert chunk, "the connection closed early"
+            received += chunk
+    return bytes(received[:32]), bytes(received[32:])
+
+
+@pytest_twisted.ensureDeferred
+async def test_largeTransfersBothWays(tmp_path: Any) -> None:
+    """Megabytes go both ways intact, and what one network read decrypts arrives in one piece."""
+    ca = CertificateAuthority()
+    issued = ca.issue()
+    certificate = PrivateCertificate.loadPEM(issued.keyPEM + issued.certificatePEM)
+    cafile = str(ca.write(tmp_path / "ca.pem"))
+    reply = os.urandom(SIZE)
+    protocols: list[Digester] = []
+
+    class Digesters(Factory):
+        def buildProtocol(self, addr: Any) -> Digester:
+            protocols.append(Digester(reply))
+            return protocols[-1]
+    endpoint = RegistryTLSEndpoint(TCP4ServerEndpoint(reactor, 0, interface="127.0.0.1"),
+                                   certificate.options(), clock=reactor)
+    port = await endpoint.listen(Digesters())
+    try:
+        data = os.urandom(SIZE)
+        digest, echoed = await deferToThread(exchange, port.getHost().port, cafile, data)
+    finally:
+        await port.stopListening()
+    assert digest == hashlib.sha256(data).digest()
+    assert echoed == reply
+    assert max(protocols[0].pieces) > 16 * 1024, "records were delivered one by one"
+    assert SEND_PIECE > 16 * 1024
