@@ -7,6 +7,7 @@ from __future__ import annotations
 import hashlib
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 
 # The OCI grammar, plus the registered algorithms' exact hex lengths.
 _GRAMMAR = re.compile(r"^([a-z0-9]+(?:[.+_-][a-z0-9]+)*):([a-zA-Z0-9=_-]+)$")
@@ -38,16 +39,7 @@ class Digest:
         @raise InvalidDigest: if C{text} is malformed or of an unsupported
             algorithm.
         """
-        match = _GRAMMAR.fullmatch(text)
-        if match is None:
-            raise InvalidDigest(f"malformed digest: {text!r}")
-        algorithm, encoded = match.groups()
-        length = HEX_LENGTHS.get(algorithm)
-        if length is None:
-            raise InvalidDigest(f"unsupported digest algorithm: {algorithm}")
-        if len(encoded) != length or not re.fullmatch(r"[0-9a-f]+", encoded):
-            raise InvalidDigest(f"invalid {algorithm} hex: {encoded!r}")
-        return cls(algorithm, encoded)
+        return _parse(text)
 
     @classmethod
     def of(cls, data: bytes, algorithm: str = CANONICAL) -> Digest:
@@ -64,3 +56,18 @@ class Digest:
 
     def __str__(self) -> str:
         return f"{self.algorithm}:{self.hex}"
+
+
+# Digests are parsed on every pull (links, paths): the last ones are kept.
+@lru_cache(maxsize=4096)
+def _parse(text: str) -> Digest:
+    match = _GRAMMAR.fullmatch(text)
+    if match is None:
+        raise InvalidDigest(f"malformed digest: {text!r}")
+    algorithm, encoded = match.groups()
+    length = HEX_LENGTHS.get(algorithm)
+    if length is None:
+        raise InvalidDigest(f"unsupported digest algorithm: {algorithm}")
+    if len(encoded) != length or not re.fullmatch(r"[0-9a-f]+", encoded):
+        raise InvalidDigest(f"invalid {algorithm} hex: {encoded!r}")
+    return Digest(algorithm, encoded)

@@ -109,7 +109,7 @@ def test_lruBySize() -> None:
 
 @pytest_twisted.ensureDeferred
 async def test_smallBlobOneRoundTrip() -> None:
-    """Once its size is known, a small blob and the links allowing it are read in one round trip."""
+    """Once its size is known, a small blob and its layer link are read in one round trip; then the link alone, its bytes being cached."""
     from txregistry.errors import BlobUnknown
     from txregistry.storage.blobs import LinkedBlobs
 
@@ -127,13 +127,32 @@ async def test_smallBlobOneRoundTrip() -> None:
     assert driver.calls == ["getContents2"]
     driver.calls.clear()
     assert await linked.describe(digest, 1024) == (len(data), data)
-    assert driver.calls == ["getContents3"]
-    driver.calls.clear()
-    assert await linked.describe(digest, 0) == (len(data), None)
     assert driver.calls == ["getContents2"]
+    driver.calls.clear()
+    assert await linked.describe(digest, 1024) == (len(data), data)
+    assert await linked.describe(digest, 0) == (len(data), None)
+    assert driver.calls == ["getContents1", "getContents1"]
     await linked.unlink(digest)
+    driver.calls.clear()
     with pytest.raises(BlobUnknown):
         await linked.describe(digest, 1024)
+    assert driver.calls == ["getContents1", "getContents1"]
+
+
+@pytest_twisted.ensureDeferred
+async def test_manifestAsBlob() -> None:
+    """A manifest is served as a blob through its revision link, both links read in one round trip."""
+    from txregistry.storage.blobs import LinkedBlobs
+
+    driver = CountingDriver()
+    registry = Registry.onDriver(driver, Clock())
+    digest = await pushImage(registry, "v1", "one")
+    linked = LinkedBlobs(registry.blobs, "app")
+    size = len(await registry.manifests.get("app", digest))
+    driver.calls.clear()
+    assert await linked.describe(digest, 0) == (size, None)
+    assert await linked.describe(digest, 0) == (size, None)
+    assert driver.calls == ["getContents2", "getContents2"]
 
 
 @pytest_twisted.ensureDeferred

@@ -5,13 +5,17 @@ the OCI Distribution Specification, bound to their handlers.
 
 from __future__ import annotations
 
+import re
+from collections.abc import Coroutine
 from typing import Any, cast
 
 from klein import Klein
+from twisted.internet.defer import CancelledError, Deferred
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 from twisted.web.iweb import IRequest
 from twisted.web.resource import IResource, Resource
+from twisted.web.server import NOT_DONE_YET, Request
 from werkzeug.exceptions import HTTPException
 from werkzeug.routing import RequestRedirect
 
@@ -35,6 +39,13 @@ from txregistry.storage.registry import Registry
 from txregistry.urlpolicy import URLPolicy
 
 NAME = "/v2/<path:name>"
+
+#: The paths of manifest and blob pulls that Klein routes to L{getManifest}
+#: and L{getBlob}, with no percent-encoding: a name (whose first component
+#: starts as Klein's C{path} converter wants), then a tag or digest.
+_PULL = re.compile(
+    rb"/v2/(?P<name>[a-z0-9][a-z0-9._/-]*)/(?:manifests/(?P<reference>[A-Za-z0-9._:=+-]+)"
+    rb"|blobs/(?P<digest>[a-z0-9._+-]+:[A-Za-z0-9=_-]+))")
 
 
 class RegistryApp:
@@ -66,14 +77,16 @@ class RegistryApp:
 
     def resource(self) -> IResource:
         """
-        @return: the resource serving the API, which adds the API version
-            header and C{http.headers} to every response, refuses every
-            write in read-only mode (C{storage.maintenance.readonly}), and
-            lets through only the requests its C{auth} provider allows.
+        @return: the resource serving the API (pulls of manifests and blobs
+            routed by L{_PullResource}, the rest by Klein), which adds the
+            API version header and C{http.headers} to every response,
+            refuses every write in read-only mode
+            (C{storage.maintenance.readonly}), and lets through only the
+            requests its C{auth} provider allows.
         @raise ValueError: if a file the C{auth} section names cannot be
             loaded.
         """
-        served: IResource = self.app.resource()
+        served: IResource = _PullResource(self, self.app.resource())
         controller = makeAccessController(self.config.auth, self._reactor)
         if controller is not None:
             served = AuthResource(served, controller)
@@ -176,3 +189,53 @@ class _HeaderResource(Resource):
         for name, value in self._headers:
             request.responseHeaders.addRawHeader(name, value)
         return self._wrapped.render(request)
+
+
+class _PullResource(Resource):
+    """
+    Serves C{GET} and C{HEAD} of manifests and blobs, the requests a
+    registry gets most, as Klein would (the same handlers, the same errors,
+    the handler cancelled if the client goes away) without its routing;
+    passes every other request to Klein.
+    """
+
+    isLeaf = True
+
+    def __init__(self, app: RegistryApp, klein: IResource) -> None:
+        super().__init__()
+        self._app = app
+        self._klein = klein
+
+    def render(self, request: IRequest) -> Any:
+        match = _PULL.fullmatch(request.path) if request.method in (b"GET", b"HEAD") else None
+        if match is None:
+            return self._klein.render(request)
+        finished: list[bool] = []
+        cast(Request, request).notifyFinish().addBoth(lambda _: finished.append(True))
+        name, reference, digest = match.groups()
+        handled: Coroutine[Any, Any, bytes | None]
+        if reference is not None:
+            handled = self._app.manifests.get(request, name.decode(), reference.decode())
+        else:
+            handled = self._app.blobs.get(request, name.decode(), digest.decode())
+        d: Deferred[bytes | None] = Deferred.fromCoroutine(handled)
+        if not d.called:
+            cast(Request, request).notifyFinish().addErrback(lambda _: d.cancel())
+
+        def failed(failure: Failure) -> bytes | None:
+            if finished:
+                if not failure.check(CancelledError):
+                    self._app.log.failure("after {method} {path} finished", failure,
+                                          method=request.method, path=request.path)
+                return None
+            if failure.check(RegistryError):
+                return self._app.registryError(request, failure)
+            return self._app.unexpectedError(request, failure)
+
+        def write(body: bytes | None) -> None:
+            if body:
+                request.write(body)
+            if not finished:
+                request.finish()
+        d.addErrback(failed).addCallback(write)
+        return NOT_DONE_YET

@@ -15,6 +15,10 @@ from txregistry.storage.links import deleteIfPresent, parseLink, writeLink
 
 #: How many blob sizes are remembered.
 KNOWN_SIZES = 100_000
+#: Bytes of small blobs kept in memory.
+SMALL_CONTENTS = 32 * 1024 * 1024
+#: Repository layers remembered (see L{LinkedBlobs.describe}).
+KNOWN_LAYERS = 100_000
 
 
 class BlobStore:
@@ -26,6 +30,9 @@ class BlobStore:
         self.driver = driver
         # Content-addressed: a stored blob's size never changes.
         self._sizes: LRUCache[Digest, int] = LRUCache(KNOWN_SIZES)
+        self._contents: LRUCache[Digest, bytes] = LRUCache(SMALL_CONTENTS)
+        # (repository, digest) whose layer link named the blob when last read.
+        self.layerGuesses: LRUCache[tuple[str, Digest], bool] = LRUCache(KNOWN_LAYERS)
 
     def knownSize(self, digest: Digest) -> int | None:
         """
@@ -44,6 +51,19 @@ class BlobStore:
             return None
         self._sizes.put(digest, info.size, 1)
         return info.size
+
+    def knownContent(self, digest: Digest) -> bytes | None:
+        """
+        @return: the content of a small blob this process has read (and
+            which may since have been garbage-collected), or L{None}.
+        """
+        return self._contents.get(digest)
+
+    def remember(self, digest: Digest, content: bytes) -> None:
+        """
+        Keep the content of a small blob just read from the storage.
+        """
+        self._contents.put(digest, content, len(content))
 
     async def reader(self, digest: Digest, offset: int = 0) -> IFileReader:
         """
@@ -90,22 +110,39 @@ class LinkedBlobs:
         Check that the repository may serve a blob, reading its links
         afresh, and read it at the same time if it is known to be small.
 
+        The links are read in one round trip to the storage: both of them,
+        or, if the layer link named the blob last time, that one alone (a
+        driver caching links then answers at once) and the other only if
+        the layer link no longer names it.
+
         @param smallLimit: read the content of a blob known to be at most
             this big in the same round trip as the links.
         @return: the blob's size, and its content if it was read.
         @raise BlobUnknown: if the repository may not serve it, or it is gone.
         """
         links = [paths.layerLink(self.name, digest), paths.manifestRevisionLink(self.name, digest)]
+        layer = (self.name, digest)
+        guessed = bool(self.blobs.layerGuesses.get(layer))
+        wanted = links[:1] if guessed else links
         known = self.blobs.knownSize(digest)
         small = known is not None and known <= smallLimit
+        content = self.blobs.knownContent(digest) if small else None
+        read = small and content is None
         contents = await self.driver.getContents(
-            links + [paths.blobData(digest)] if small else links)
-        if digest not in (parseLink(contents[0], links[0]), parseLink(contents[1], links[1])):
+            wanted + [paths.blobData(digest)] if read else wanted)
+        named = [parseLink(contents[i], path) == digest for i, path in enumerate(wanted)]
+        if named[0] != guessed:
+            self.blobs.layerGuesses.put(layer, named[0], 1)
+        if guessed and not named[0]:
+            named = [parseLink((await self.driver.getContents(links[1:]))[0], links[1]) == digest]
+        if not any(named):
             raise BlobUnknown(str(digest))
-        if small:
-            content = contents[2]
+        if read:
+            content = contents[-1]
             if content is None:
                 raise BlobUnknown(str(digest))
+            self.blobs.remember(digest, content)
+        if content is not None:
             return len(content), content
         size = known if known is not None else await self.blobs.size(digest)
         if size is None:

@@ -19,6 +19,7 @@ from txregistry.storage.driver.factory import (
     ThreadPoolService,
     makeDriver,
 )
+from txregistry.storage.driver.watched import WatchService
 
 
 @dataclass
@@ -58,24 +59,29 @@ def test_unknownDriver() -> None:
 
 @pytest_twisted.ensureDeferred
 async def test_filesystem(tmp_path: Path) -> None:
-    """The filesystem driver creates its root and runs in pools (bulk: maxthreads; small reads: a few) started by their services."""
+    """The filesystem driver creates its root, runs in pools (bulk: maxthreads; small reads: a few) started by their services, and caches links watched by a service."""
     root = tmp_path / "missing" / "root"
     setup = makeDriver(Storage(filesystem=Filesystem(str(root), 3)), reactor)
     assert root.is_dir()
     assert setup.driver.name == "filesystem"
-    services = setup.services
-    assert all(isinstance(s, ThreadPoolService) and IService.providedBy(s) for s in services)
-    assert [(s.pool.max, s.pool.name) for s in services] == [
+    *pools, watch = setup.services
+    assert all(isinstance(s, ThreadPoolService) and IService.providedBy(s) for s in pools)
+    assert [(s.pool.max, s.pool.name) for s in pools] == [
         (3, "txregistry-storage"), (METADATA_THREADS, "txregistry-metadata")]
-    assert not any(s.pool.started for s in services)
-    for service in services:
+    assert not any(s.pool.started for s in pools)
+    assert isinstance(watch, WatchService)
+    for service in setup.services:
         service.startService()
     try:
-        assert all(s.pool.started and s.running for s in services)
+        assert all(s.pool.started and s.running for s in pools)
         await setup.driver.putContent("/a/file", b"content")
         assert await setup.driver.getContent("/a/file") == b"content"
         assert (root / "a" / "file").read_bytes() == b"content"
+        await setup.driver.putContent("/a/link", b"sha256:x")
+        assert await setup.driver.getContent("/a/link") == b"sha256:x"
+        assert len(watch.files) == 1
     finally:
-        for service in services:
+        for service in setup.services:
             service.stopService()
-    assert not any(s.pool.started or s.running for s in services)
+    assert not any(s.pool.started or s.running for s in pools)
+    assert len(watch.files) == 0

@@ -24,6 +24,8 @@ from txregistry.interfaces import FileInfo, IFileReader, IFileWriter, IStorageDr
 from txregistry.storage.driver.errors import InvalidOffset, InvalidPath, UnexpectedError
 
 _NAME = re.compile(r"[A-Za-z0-9._-]+")
+# One or more "/<name>", no name being "." or "..".
+_PATH = re.compile(r"(?:/(?!\.\.?(?:/|\Z))[A-Za-z0-9._-]+)+")
 Paths = list[str]
 Infos = list[FileInfo]
 
@@ -40,11 +42,11 @@ def isValidPath(path: object, allowRoot: bool = False) -> bool:
     @param allowRoot: whether C{/} itself is acceptable.
     @return: whether C{path} is a driver path (see the module docstring).
     """
-    if not isinstance(path, str) or not path.startswith("/"):
+    if not isinstance(path, str):
         return False
     if path == "/":
         return allowRoot
-    return all(isValidName(name) for name in path[1:].split("/"))
+    return bool(_PATH.fullmatch(path))
 
 
 def _normalise(failure: Failure, name: str) -> Failure:

@@ -16,6 +16,13 @@ from txregistry.interfaces import IStorageDriver
 from txregistry.storage.driver.base import CheckedDriver
 from txregistry.storage.driver.filesystem import FilesystemDriver
 from txregistry.storage.driver.inmemory import InMemoryDriver
+from txregistry.storage.driver.watched import (
+    Inotify,
+    WatchedDriver,
+    WatchedFiles,
+    WatchService,
+    defaultCapacity,
+)
 
 #: Threads for the filesystem driver's small reads (see FilesystemDriver).
 METADATA_THREADS = 4
@@ -59,7 +66,8 @@ def makeDriver(storage: Any, reactor: Any) -> StorageDriverSetup:
     @param storage: the C{storage} configuration: its C{driver} is
         C{"filesystem"} or C{"inmemory"}; for C{"filesystem"}, its
         C{filesystem} has C{rootdirectory} (absolute; created if missing)
-        and C{maxthreads}.
+        and C{maxthreads}.  Where inotify works, its links are cached
+        (L{WatchedDriver}).
     @param reactor: the reactor the driver delivers results in.
     @raise ValueError: if the driver is unknown.
     """
@@ -72,7 +80,13 @@ def makeDriver(storage: Any, reactor: Any) -> StorageDriverSetup:
                           name="txregistry-storage")
         metadata = ThreadPool(minthreads=0, maxthreads=METADATA_THREADS,
                               name="txregistry-metadata")
-        driver = FilesystemDriver(config.rootdirectory, reactor, pool, metadataPool=metadata)
-        return StorageDriverSetup(CheckedDriver(driver),
-                                  [ThreadPoolService(pool), ThreadPoolService(metadata)])
+        driver: IStorageDriver = FilesystemDriver(
+            config.rootdirectory, reactor, pool, metadataPool=metadata)
+        services: list[IService] = [ThreadPoolService(pool), ThreadPoolService(metadata)]
+        inotify = Inotify.open()
+        if inotify is not None:
+            files = WatchedFiles(inotify, defaultCapacity())
+            driver = WatchedDriver(driver, config.rootdirectory, files)
+            services.append(WatchService(files, reactor))
+        return StorageDriverSetup(CheckedDriver(driver), services)
     raise ValueError(f"unknown storage driver: {storage.driver!r}")
