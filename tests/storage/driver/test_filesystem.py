@@ -395,21 +395,26 @@ async def test_withoutDirectIO(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) 
 
 
 @pytest_twisted.ensureDeferred
-async def test_prefetchAfterDirectCommit(tmp_path: Path) -> None:
-    """A commit of a file larger than the direct buffer reads it back into the page cache; smaller ones and closes do not."""
+async def test_readAheadInDeviceSteps(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A reader asks the kernel to read ahead of it, in calls no larger than the device's limit."""
+    from txregistry.storage.driver import filesystem
+
+    advised: list[tuple[int, int]] = []
+    monkeypatch.setattr(filesystem, "_fadvise",
+                        lambda fd, offset, length, advice: advised.append((offset, length)))
+    fd = os.open(tmp_path, os.O_RDONLY)
+    limit = filesystem._readAheadLimit(fd)
+    os.close(fd)
+    assert limit >= 128 * 1024
+    (tmp_path / "blob").write_bytes(b"x" * 100)
     pool = startPool()
     try:
-        driver = FilesystemDriver(str(tmp_path), reactor, pool, directBuffer=ALIGN)
-        prefetched: list[int] = []
-
-        def prefetch(fd: int) -> None:
-            prefetched.append(os.fstat(fd).st_size)
-            os.close(fd)
-        driver._prefetch = prefetch  # type: ignore[method-assign]
-        for size, end in [(ALIGN, "commit"), (3 * ALIGN, "close"), (3 * ALIGN + 1, "commit")]:
-            writer = await driver.writer(f"/file{size}")
-            writer.write(someBytes(size))
-            await getattr(writer, end)()
-        assert prefetched == [3 * ALIGN + 1]
+        driver = FilesystemDriver(str(tmp_path), reactor, pool)
+        reader = await driver.reader("/blob", 10)
+        assert await reader.read(50) == b"x" * 50
+        await reader.close()
     finally:
         pool.stop()
+    assert advised[0][0] == 10 and all(length <= limit for _, length in advised)
+    assert sum(length for _, length in advised) == filesystem.READ_AHEAD
+    assert [offset for offset, _ in advised] == sorted({offset for offset, _ in advised})

@@ -32,7 +32,6 @@ from txregistry.storage.driver.errors import InvalidOffset, PathBusy, PathNotFou
 MiB = 1024 * 1024
 #: How far past a read L{_FileReader} asks the kernel to read ahead.
 READ_AHEAD = 32 * MiB
-PREFETCH_STEP = 32 * MiB
 _fadvise = getattr(os, "posix_fadvise", None)
 _NAME = "filesystem"
 _MISSING = (FileNotFoundError, NotADirectoryError)
@@ -72,6 +71,23 @@ def _startWriteback(fd: int) -> None:
         return
     if _fadvise is not None:
         _fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+
+
+def _readAheadLimit(fd: int) -> int:
+    """
+    @return: the most one C{POSIX_FADV_WILLNEED} reads ahead on the device
+        holding C{fd}: the larger of its C{read_ahead_kb} and
+        C{max_sectors_kb} (128 KiB if they cannot be found).
+    """
+    st = os.fstat(fd)
+    device = f"/sys/dev/block/{os.major(st.st_dev)}:{os.minor(st.st_dev)}"
+    for queue in (f"{device}/queue", f"{device}/../queue"):     # a disk, a partition
+        try:
+            return 1024 * max(int(open(f"{queue}/{name}").read())
+                              for name in ("read_ahead_kb", "max_sectors_kb"))
+        except (OSError, ValueError):
+            continue
+    return 128 * 1024
 
 
 def _makeDirectories(directory: str) -> list[str]:
@@ -154,6 +170,7 @@ class FilesystemDriver:
         self._syncDirectory = syncDirectory
         self._tuning = (highWater, lowWater, syncEvery)
         self._directBuffer = directBuffer
+        self._readAheadStep: int | None = None
 
     def _run(self, call: Callable[..., Any], *args: Any) -> Deferred[Any]:
         return deferToThreadPool(self._reactor, self._pool, call, *args)
@@ -247,27 +264,19 @@ class FilesystemDriver:
                                *self._tuning)
         return self._run(open_)
 
-    def _prefetch(self, fd: int) -> None:
+    def _willNeed(self, fd: int, offset: int, length: int) -> None:
         """
-        Read a file written with direct I/O back into the page cache, in the
-        background (the kernel reads ahead; this thread only asks), and
-        close C{fd}: a blob just pushed is often pulled at once, and would
-        otherwise be read from the disk, as distribution's buffered writes
-        leave it cached.
+        Have the kernel read C{length} bytes of a file from C{offset} into
+        the page cache, without waiting for them.
         """
-        def prefetch() -> None:
-            try:
-                if _fadvise is not None:
-                    size = os.fstat(fd).st_size
-                    # One call queues a bounded read-ahead: 32 MiB steps
-                    # queue the whole file (a 128 MiB one does not).
-                    for offset in range(0, size, PREFETCH_STEP):
-                        _fadvise(fd, offset, PREFETCH_STEP, os.POSIX_FADV_WILLNEED)
-            except OSError:
-                pass
-            finally:
-                os.close(fd)
-        self._pool.callInThread(prefetch)
+        if _fadvise is None:
+            return
+        if self._readAheadStep is None:
+            self._readAheadStep = _readAheadLimit(fd)
+        # One call reads ahead at most the device's limit.
+        for start in range(offset, offset + length, self._readAheadStep):
+            _fadvise(fd, start, min(self._readAheadStep, offset + length - start),
+                     os.POSIX_FADV_WILLNEED)
 
     def _appender(self, local: str, f: IO[bytes], size: int) -> DirectAppender | None:
         if not self._directBuffer:
@@ -359,11 +368,10 @@ class _FileReader:
         return self._driver._run(self._read, size)
 
     def _read(self, size: int) -> bytes:
-        if _fadvise is not None and self._advised - self._position < READ_AHEAD // 2:
+        if self._advised - self._position < READ_AHEAD // 2:
             start = max(self._advised, self._position)
             self._advised = self._position + READ_AHEAD
-            _fadvise(self._file.fileno(), start, self._advised - start,
-                     os.POSIX_FADV_WILLNEED)
+            self._driver._willNeed(self._file.fileno(), start, self._advised - start)
         data = self._file.read(size)
         self._position += len(data)
         return data
@@ -489,8 +497,6 @@ class _FileWriter:
                     self._appender.finish()
                 if sync and self._error is None:
                     self._driver._fdatasync(self._file.fileno())
-                    if self._driver._directBuffer and self._size > self._driver._directBuffer:
-                        self._driver._prefetch(os.dup(self._file.fileno()))
                 elif self._unsynced and self._error is None:
                     self._driver._startWriteback(self._file.fileno())
             finally:
