@@ -18,6 +18,7 @@ before each, untimed, so that neither pays for the other's dirty pages):
   push-chunked  POST, PATCHes of --chunk bytes with Content-Range, then
                 PUT <location>?digest= without body (blob B)
   pull          GET of blob A with the raw-socket Python client, sha256 checked
+                (no target: the client, hashing, is as slow as both daemons)
   pull-curl     GET of blob A with curl -o /dev/null (HTTP/1.1)
   image-push    50 x 4 KiB layers + config (HEAD, POST, PUT each) + PUT of an
                 OCI manifest, sequential on one keep-alive connection
@@ -84,7 +85,8 @@ CLK_TCK = os.sysconf("SC_CLK_TCK")
 # Targets (txregistry / distribution).
 PUSH_RATIO = 3.0
 PULL_RATIO = {"http": 1.2, "tls": 0.8}
-SMALL_RATIO = 3.0               # req/s at 16 and 64 connections
+SMALL_RATIO = 3.0               # req/s at 16 and 64 connections, one process
+SMALL_RATIO_WORKERS = 5.0       # the same with http.workers: 2
 IMAGE_TIME_RATIO = 0.7          # wall time of the 50-layer push + pull
 RSS_LIMIT_MIB = 150
 
@@ -126,7 +128,7 @@ class Daemon(streaming.Daemon):
     """
 
     def __init__(self, kind: str, workdir: str, tls: tuple[str, str] | None,
-                 registryCmd: str) -> None:
+                 registryCmd: str, workers: int = 1) -> None:
         self.kind = kind
         self.workdir = workdir
         self.port = freePort()
@@ -140,6 +142,8 @@ class Daemon(streaming.Daemon):
         if kind == "txregistry":
             text += "  maintenance:\n    uploadpurging:\n      enabled: false\n"
         text += f"http:\n  addr: 127.0.0.1:{self.port}\n  secret: bench-{kind}\n"
+        if kind == "txregistry" and workers > 1:
+            text += f"  workers: {workers}\n"
         if tls:
             text += f"  tls:\n    certificate: {tls[0]}\n    key: {tls[1]}\n"
         with open(self.config, "w") as f:
@@ -539,7 +543,7 @@ def runTransport(transport: str, args: argparse.Namespace, blobs: tuple[Blob, Bl
                 for kind in order:
                     workdir = os.path.join(top, f"run{run}-{kind}")
                     os.makedirs(workdir)
-                    d = daemons[kind] = Daemon(kind, workdir, tls, args.registry_cmd)
+                    d = daemons[kind] = Daemon(kind, workdir, tls, args.registry_cmd, args.workers)
                     d.start(context)
                     log(f"  {kind} pid {d.pid} on {d.port}: {' '.join(d.argv[-4:])}")
                     if run == 1:
@@ -642,11 +646,13 @@ def report(out: list[Metric], failures: list[str], notes: dict[str, str],
     for t in sorted({k[0] for k in keys}):
         for phase in ("push-mono", "push-chunked"):
             targets[(t, phase, "MB/s")] = PUSH_RATIO
-        targets[(t, "pull", "MB/s")] = PULL_RATIO[t]
+        # The issue's pull is curl's: the Python client (which hashes what it
+        # gets) is bound by its own CPU at about the speed of both daemons.
         targets[(t, "pull-curl", "MB/s")] = PULL_RATIO[t]
         for what in ("manifest GET", "manifest HEAD (curl)", "4 KiB blob GET"):
             for c in (16, 64):
-                targets[(t, f"{what} c={c}", "req/s")] = SMALL_RATIO
+                targets[(t, f"{what} c={c}", "req/s")] = (
+                    SMALL_RATIO if args.workers == 1 else SMALL_RATIO_WORKERS)
         targets[(t, "image push+pull", "wall time")] = 1 / IMAGE_TIME_RATIO
 
     # Derived row: image push + pull.
@@ -734,6 +740,8 @@ def main() -> int:
     p.add_argument("--runs", type=int, default=3, help="runs per transport (default 3)")
     p.add_argument("--chunk", type=parseSize, default=16 * MiB, help="PATCH size (16MiB)")
     p.add_argument("--layers", type=int, default=50, help="layers of the image (50)")
+    p.add_argument("--workers", type=int, default=1,
+                   help="txregistry's http.workers (1); targets are then those for 2 workers")
     p.add_argument("--layer-size", type=parseSize, default=4096, help="layer size (4KiB)")
     p.add_argument("--duration", type=int, default=5, help="seconds per wrk measurement (5)")
     p.add_argument("--warmup", type=int, default=1, help="seconds of wrk warm-up (1)")
