@@ -9,6 +9,8 @@ from types import SimpleNamespace
 from typing import Any
 
 import pytest_twisted
+from twisted.internet.abstract import FileDescriptor
+from twisted.internet.testing import MemoryReactor
 
 from txregistry.http.producer import PULL_SEND_LIMIT, sendFile
 from txregistry.storage.driver.base import CheckedDriver
@@ -21,7 +23,9 @@ class Request:
     """
 
     def __init__(self) -> None:
-        self.channel = SimpleNamespace(transport=SimpleNamespace(SEND_LIMIT=128 * 1024))
+        # A TCP transport under a wrapper (TLS), as a channel has it.
+        self.socket = FileDescriptor(MemoryReactor())
+        self.channel = SimpleNamespace(transport=SimpleNamespace(transport=self.socket))
         self.written: list[bytes] = []
         self.producer: Any = None
         self.finished = False
@@ -43,7 +47,7 @@ class Request:
 
 @pytest_twisted.ensureDeferred
 async def test_sendFile() -> None:
-    """sendFile writes the file's bytes in 1 MiB chunks, finishes the request and raises the transport's send limit."""
+    """sendFile writes the file's bytes in 1 MiB chunks, finishes the request and raises the socket's send limit."""
     driver = CheckedDriver(InMemoryDriver())
     data = bytes(range(256)) * 8192  # 2 MiB: two chunks
     await driver.putContent("/blob", data)
@@ -52,4 +56,4 @@ async def test_sendFile() -> None:
     assert b"".join(request.written) == data
     assert len(request.written) == 2
     assert request.finished and request.producer is None
-    assert request.channel.transport.SEND_LIMIT == PULL_SEND_LIMIT
+    assert request.socket.SEND_LIMIT == PULL_SEND_LIMIT

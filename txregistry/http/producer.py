@@ -12,6 +12,7 @@ from twisted.logger import Logger
 from twisted.python.failure import Failure
 from zope.interface import implementer
 
+from txregistry.http.transport import socketTransport
 from txregistry.interfaces import IFileReader
 
 CHUNK_SIZE = 1024 * 1024
@@ -126,11 +127,11 @@ async def sendFile(request, reader: IFileReader, length: int) -> None:  # type: 
     connection is cut, so the client sees a short body rather than a wrong
     one.
     """
-    transport: Any = getattr(request.channel, "transport", None)
-    if getattr(transport, "SEND_LIMIT", PULL_SEND_LIMIT) < PULL_SEND_LIMIT:
+    socket: Any = socketTransport(getattr(request.channel, "transport", None))
+    if socket is not None and socket.SEND_LIMIT < PULL_SEND_LIMIT:
         # Twisted's TCP transport sends at most 128 KiB per turn of the
         # reactor; a pull then halves its speed (1.9 -> 3.9 GB/s, 1 GiB).
-        transport.SEND_LIMIT = PULL_SEND_LIMIT
+        socket.SEND_LIMIT = PULL_SEND_LIMIT
     try:
         await FileBodyProducer(reader, length, request).start()
     except CancelledError:

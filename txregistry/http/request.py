@@ -16,12 +16,12 @@ from __future__ import annotations
 from io import BytesIO
 from typing import Any, cast
 
-from twisted.internet.abstract import FileDescriptor
 from twisted.internet.interfaces import IPushProducer
 from twisted.web.http import HTTPChannel
 from twisted.web.server import Request
 
 from txregistry.http.body import RequestBody
+from txregistry.http.transport import socketTransport
 
 #: How much a connection receiving a streamed body reads at once (Twisted
 #: reads 64 KiB): fewer, larger pieces for the reactor, the hashing and
@@ -30,12 +30,9 @@ READ_SIZE = 1024 * 1024
 
 
 def _readInLargePieces(transport: Any) -> None:
-    # The socket's transport, under TLS if any (whose wrapper would take
-    # the attribute for itself).
-    while transport is not None and not isinstance(transport, FileDescriptor):
-        transport = getattr(transport, "transport", None)
-    if transport is not None and transport.bufferSize < READ_SIZE:
-        transport.bufferSize = READ_SIZE
+    socket = socketTransport(transport)
+    if socket is not None and socket.bufferSize < READ_SIZE:
+        socket.bufferSize = READ_SIZE
 
 
 class StreamingRequest(Request):
