@@ -125,8 +125,8 @@ class FilesystemDriver:
 
     def __init__(self, rootdirectory: str, reactor: IReactorFromThreads,
                  threadpool: ThreadPool, *, metadataPool: ThreadPool | None = None,
-                 highWater: int = 8 * MiB,
-                 lowWater: int = 2 * MiB, syncEvery: int = 64 * MiB,
+                 highWater: int = 4 * MiB,
+                 lowWater: int = MiB, syncEvery: int = 64 * MiB,
                  directBuffer: int = MiB,
                  opener: Callable[[str, str], IO[bytes]] = open,
                  fdatasync: Callable[[int], None] = os.fdatasync,
