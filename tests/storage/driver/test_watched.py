@@ -339,13 +339,16 @@ class TestWatchedDriverSuite(StorageDriverTests):
     The shared driver suite, over L{WatchedDriver}.
     """
 
+    highWater = 64 * 1024
+
     def makeDriver(self, tmpPath: Path) -> IStorageDriver:
         self.root, self.pool = tmpPath, startPool()
         inotify = Inotify.open()
         assert inotify is not None
         self.files = WatchedFiles(inotify)
-        return WatchedDriver(FilesystemDriver(str(tmpPath), reactor, self.pool),
-                             str(tmpPath), self.files)
+        filesystem = FilesystemDriver(str(tmpPath), reactor, self.pool,
+                                      highWater=self.highWater, lowWater=16 * 1024)
+        return WatchedDriver(filesystem, str(tmpPath), self.files)
 
     def cleanDriver(self) -> None:
         self.files.close()
