@@ -144,3 +144,14 @@ def test_continueOnlyWhenBodyWanted() -> None:
                      if isinstance(e, h2.events.InformationalResponseReceived)]
     assert informational == [(accepted, b"100")]
     assert exchange.response(refused)[0] == 403
+
+
+def test_streamedBodyReadInLargePieces(monkeypatch: Any) -> None:
+    """A streamed HTTP/2 body makes its connection's socket read in large pieces."""
+    from txregistry.http import request as requestModule
+
+    tuned: list[Any] = []
+    monkeypatch.setattr(requestModule, "_readInLargePieces", tuned.append)
+    exchange = Exchange(UploadResource())
+    exchange.request(b"PATCH", UPLOAD, (b"content-length", b"3"), body=b"abc")
+    assert tuned == [exchange.server]

@@ -68,6 +68,7 @@ class StreamingRequest(Request):
             # HTTP/1.1 calls this once every header is in.
             super().requestReceived(command, path, channel._version)
         else:
+            _readInLargePieces(getattr(channel, "_conn", None))
             # HTTP/2 calls this on the content-length header, perhaps before
             # others (Content-Range, Authorization), and before its stream can
             # respond: the connection calls headersReceived when it can.
