@@ -239,12 +239,11 @@ class UploadHandlers:
         Append the request body to the upload, then close the upload's
         writer, or with C{digest} commit it as a blob.
 
-        @param content: the body, if it was already read.
-
         @param state: the verified state the client sent, if any (it names
             this upload; its offset is not enforced: the spec only asks
             clients to use the latest C{Location}, and orders chunks by their
             C{Content-Range}).
+        @param content: the body, if it was already read.
         @return: the upload's new size.
         """
         self._checkUpload(request, name, uploadID)

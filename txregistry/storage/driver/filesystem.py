@@ -83,11 +83,16 @@ def _readAheadLimit(fd: int) -> int:
     device = f"/sys/dev/block/{os.major(st.st_dev)}:{os.minor(st.st_dev)}"
     for queue in (f"{device}/queue", f"{device}/../queue"):     # a disk, a partition
         try:
-            return 1024 * max(int(open(f"{queue}/{name}").read())
+            return 1024 * max(_readInteger(f"{queue}/{name}")
                               for name in ("read_ahead_kb", "max_sectors_kb"))
         except (OSError, ValueError):
             continue
     return 128 * 1024
+
+
+def _readInteger(path: str) -> int:
+    with open(path) as f:
+        return int(f.read())
 
 
 def _makeDirectories(directory: str) -> list[str]:
@@ -354,9 +359,9 @@ class FilesystemDriver:
 class _FileReader:
     """
     Reads ask the kernel to read ahead L{READ_AHEAD} bytes past them: a
-    blob written with direct I/O is not in the page cache, and the kernel's
-    own read-ahead (128 KiB windows) reads this VM's disk at a third of its
-    speed.
+    blob written with direct I/O is not in the page cache, and 1 MiB reads
+    with only the kernel's own read-ahead got 0.5-0.9 GB/s from this VM's
+    disk, against 1.4-1.9 GB/s with it.
     """
 
     def __init__(self, driver: FilesystemDriver, f: IO[bytes], offset: int) -> None:
