@@ -9,14 +9,19 @@ import hashlib
 import os
 import socket
 import ssl
+from collections.abc import Callable
 from typing import Any
 
 import pytest_twisted
+from OpenSSL import SSL
 from twisted.internet import reactor
+from twisted.internet.defer import Deferred
 from twisted.internet.endpoints import TCP4ServerEndpoint
-from twisted.internet.protocol import Factory, Protocol
+from twisted.internet.error import ConnectionDone
+from twisted.internet.protocol import Factory, Protocol, connectionDone
 from twisted.internet.ssl import PrivateCertificate
 from twisted.internet.threads import deferToThread
+from twisted.python.failure import Failure
 
 from tests.certs import CertificateAuthority
 from txregistry.tls.transport import RegistryTLSEndpoint
@@ -86,3 +91,95 @@ async def test_largeTransfersBothWays(tmp_path: Any) -> None:
     assert echoed == reply
     # Twisted's transport hands over at most 32 KiB (one recv(2**15)) at once.
     assert max(protocols[0].pieces) > 32 * 1024, "records were delivered piecemeal"
+
+
+class Recorder(Protocol):
+    """
+    Records what it receives and how its connection ended.
+    """
+
+    def __init__(self) -> None:
+        self.received = bytearray()
+        self.reason: Failure | None = None
+        self.ended: Deferred[None] = Deferred()
+
+    def dataReceived(self, data: bytes) -> None:
+        self.received += data
+
+    def connectionLost(self, reason: Failure = connectionDone) -> None:
+        self.reason = reason
+        self.ended.callback(None)
+
+
+async def recordOne(tmp_path: Any, client: Callable[[int, str], None]) -> Recorder:
+    """
+    Serve one connection with a L{Recorder}, run C{client(port, cafile)} in
+    a thread, and wait for the connection to end.
+    """
+    ca = CertificateAuthority()
+    issued = ca.issue()
+    certificate = PrivateCertificate.loadPEM(issued.keyPEM + issued.certificatePEM)
+    cafile = str(ca.write(tmp_path / "ca.pem"))
+    recorder = Recorder()
+    endpoint = RegistryTLSEndpoint(TCP4ServerEndpoint(reactor, 0, interface="127.0.0.1"),
+                                   certificate.options(), clock=reactor)
+    port = await endpoint.listen(Factory.forProtocol(lambda: recorder))
+    try:
+        await deferToThread(client, port.getHost().port, cafile)
+        await recorder.ended
+    finally:
+        await port.stopListening()
+    return recorder
+
+
+@pytest_twisted.ensureDeferred
+async def test_closeNotifyEndsCleanly(tmp_path: Any) -> None:
+    """A client's close_notify after its data ends the connection without an error."""
+    data = os.urandom(3 * 1024 * 1024 + 1)
+
+    def client(port: int, cafile: str) -> None:
+        context = ssl.create_default_context(cafile=cafile)
+        with socket.create_connection(("127.0.0.1", port), timeout=30) as raw:
+            s = context.wrap_socket(raw, server_hostname="localhost")
+            s.sendall(data)
+            s.unwrap()
+
+    recorder = await recordOne(tmp_path, client)
+    assert bytes(recorder.received) == data
+    assert recorder.reason is not None and recorder.reason.check(ConnectionDone)
+
+
+@pytest_twisted.ensureDeferred
+async def test_corruptRecordEndsWithAnError(tmp_path: Any) -> None:
+    """
+    A record that fails to decrypt ends the connection with an SSL error,
+    after the records before it were delivered, and nothing of it is.
+    """
+    good = os.urandom(100_000)
+
+    def client(port: int, cafile: str) -> None:
+        context = ssl.create_default_context(cafile=cafile)
+        context.maximum_version = ssl.TLSVersion.TLSv1_2   # records of known framing
+        incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
+        tls = context.wrap_bio(incoming, outgoing, server_hostname="localhost")
+        with socket.create_connection(("127.0.0.1", port), timeout=30) as raw:
+            while True:
+                try:
+                    tls.do_handshake()
+                    break
+                except ssl.SSLWantReadError:
+                    raw.sendall(outgoing.read())
+                    incoming.write(raw.recv(65536))
+            raw.sendall(outgoing.read())
+            tls.write(good)
+            raw.sendall(outgoing.read())
+            tls.write(b"x" * 1000)
+            record = bytearray(outgoing.read())
+            record[-1] ^= 1                      # the MAC no longer matches
+            raw.sendall(bytes(record))
+            while raw.recv(65536):               # until the server closes
+                pass
+
+    recorder = await recordOne(tmp_path, client)
+    assert bytes(recorder.received) == good
+    assert recorder.reason is not None and recorder.reason.check(SSL.Error)
