@@ -11,6 +11,8 @@ from twisted.internet.interfaces import IConsumer, IPushProducer
 from twisted.python.failure import Failure
 from zope.interface import implementer
 
+from txregistry.memory import releaser
+
 # Bytes held while no consumer is attached (routing and storage look-ups
 # may take a moment) before the connection is paused.
 BUFFER_LIMIT = 1024 * 1024
@@ -120,6 +122,7 @@ class RequestBody:
 
     def dataReceived(self, data: bytes) -> None:
         self.received += len(data)
+        releaser.moved(len(data))
         if self._discarding:
             return
         if self._consumer is not None:

@@ -14,6 +14,7 @@ from zope.interface import implementer
 
 from txregistry.http.transport import socketTransport
 from txregistry.interfaces import IFileReader
+from txregistry.memory import releaser
 
 CHUNK_SIZE = 1024 * 1024
 #: The most a connection sending a file writes to its socket at once.
@@ -96,6 +97,7 @@ class FileBodyProducer:
         data, self._next = self._next, None
         assert data is not None
         self._consumer.write(data)
+        releaser.moved(len(data))
         self._readNext()
 
     def _readFailed(self, failure) -> None:  # type: ignore[no-untyped-def]

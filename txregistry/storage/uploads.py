@@ -52,7 +52,7 @@ class HashingWriter:
 
     def __init__(self, writer: IFileWriter, hasher: Any,
                  runInThread: ThreadRunner | None = None,
-                 highWater: int = 4 * MiB, lowWater: int = MiB) -> None:
+                 highWater: int = 16 * MiB, lowWater: int = 8 * MiB) -> None:
         """
         @param runInThread: runs a callable in a thread, returning a
             L{Deferred}; without it, every write is hashed at once.

@@ -130,8 +130,8 @@ class FilesystemDriver:
 
     def __init__(self, rootdirectory: str, reactor: IReactorFromThreads,
                  threadpool: ThreadPool, *, metadataPool: ThreadPool | None = None,
-                 highWater: int = 4 * MiB,
-                 lowWater: int = MiB, syncEvery: int = 64 * MiB,
+                 highWater: int = 16 * MiB,
+                 lowWater: int = 8 * MiB, syncEvery: int = 64 * MiB,
                  directBuffer: int = MiB,
                  opener: Callable[[str, str], IO[bytes]] = open,
                  fdatasync: Callable[[int], None] = os.fdatasync,

@@ -1,0 +1,89 @@
+"""
+Giving back to the system the memory a long transfer leaves free.
+
+CPython hands every block above 512 bytes to the C allocator, and glibc's
+keeps what is freed in heaps that shrink only from the top.  A transfer's
+megabyte buffers, allocated and freed thousands of times among longer-lived
+objects, leave holes behind, so the resident size crept up with the length
+of a transfer rather than its width: 63 to 87 MiB between the PATCHes of one
+8 GiB upload.  C{malloc_trim(3)} gives every free page back; calling it once
+per L{RELEASE_EVERY} bytes moved keeps the resident size flat.
+"""
+
+from __future__ import annotations
+
+import ctypes
+from collections.abc import Callable
+from typing import Any
+
+from twisted.internet.defer import Deferred
+from twisted.logger import Logger
+from twisted.python.failure import Failure
+
+#: Bytes moved (received or sent) between two releases.
+RELEASE_EVERY = 64 * 1024 * 1024
+
+
+def mallocTrim() -> Callable[[], object] | None:
+    """
+    @return: a callable running C{malloc_trim(0)}, or L{None} where the C
+        library has none (it is glibc's).
+    """
+    try:
+        trim = ctypes.CDLL(None).malloc_trim
+    except (OSError, AttributeError):
+        return None
+    trim.argtypes = [ctypes.c_size_t]
+    return lambda: trim(0)
+
+
+class FreeMemoryReleaser:
+    """
+    Runs C{release} in a thread once for every C{every} bytes moved, one run
+    at a time.
+    """
+
+    log = Logger()
+
+    def __init__(self, release: Callable[[], object] | None,
+                 runInThread: Callable[[Callable[[], object]], Deferred[Any]],
+                 every: int = RELEASE_EVERY) -> None:
+        """
+        @param release: gives the free memory back (L{mallocTrim}); L{None}
+            to do nothing.
+        @param runInThread: runs a callable in a thread, returning a
+            L{Deferred} of its result.
+        """
+        self._release = release
+        self._runInThread = runInThread
+        self._every = every
+        self._moved = 0
+        self._releasing = False
+
+    def moved(self, count: int) -> None:
+        """
+        Count C{count} more bytes moved, releasing memory if they make
+        C{every}.
+        """
+        self._moved += count
+        if self._moved < self._every or self._releasing or self._release is None:
+            return
+        self._moved = 0
+        self._releasing = True
+        self._runInThread(self._release).addBoth(self._released)
+
+    def _released(self, result: object) -> None:
+        self._releasing = False
+        if isinstance(result, Failure):
+            self.log.failure("releasing free memory", result)
+
+
+def _inReactorThreadPool(call: Callable[[], object]) -> Deferred[Any]:
+    from twisted.internet import reactor
+    from twisted.internet.threads import deferToThreadPool
+    threaded: Any = reactor
+    return deferToThreadPool(threaded, threaded.getThreadPool(), call)
+
+
+#: The process's releaser (the C allocator is one per process).
+releaser = FreeMemoryReleaser(mallocTrim(), _inReactorThreadPool)
