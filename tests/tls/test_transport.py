@@ -132,6 +132,28 @@ async def recordOne(tmp_path: Any, client: Callable[[int, str], None]) -> Record
     return recorder
 
 
+def handshake(raw: socket.socket, cafile: str) -> tuple[ssl.SSLObject, ssl.MemoryBIO]:
+    """
+    Complete a TLS 1.2 handshake over C{raw} with memory BIOs, so that the
+    caller sends every byte itself (TLS 1.2: records of known framing).
+
+    @return: the TLS object, and the BIO its output goes to.
+    """
+    context = ssl.create_default_context(cafile=cafile)
+    context.maximum_version = ssl.TLSVersion.TLSv1_2
+    incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
+    tls = context.wrap_bio(incoming, outgoing, server_hostname="localhost")
+    while True:
+        try:
+            tls.do_handshake()
+            break
+        except ssl.SSLWantReadError:
+            raw.sendall(outgoing.read())
+            incoming.write(raw.recv(65536))
+    raw.sendall(outgoing.read())
+    return tls, outgoing
+
+
 @pytest_twisted.ensureDeferred
 async def test_closeNotifyEndsCleanly(tmp_path: Any) -> None:
     """A client's close_notify after its data ends the connection without an error."""
@@ -158,19 +180,8 @@ async def test_corruptRecordEndsWithAnError(tmp_path: Any) -> None:
     good = os.urandom(100_000)
 
     def client(port: int, cafile: str) -> None:
-        context = ssl.create_default_context(cafile=cafile)
-        context.maximum_version = ssl.TLSVersion.TLSv1_2   # records of known framing
-        incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
-        tls = context.wrap_bio(incoming, outgoing, server_hostname="localhost")
         with socket.create_connection(("127.0.0.1", port), timeout=30) as raw:
-            while True:
-                try:
-                    tls.do_handshake()
-                    break
-                except ssl.SSLWantReadError:
-                    raw.sendall(outgoing.read())
-                    incoming.write(raw.recv(65536))
-            raw.sendall(outgoing.read())
+            tls, outgoing = handshake(raw, cafile)
             tls.write(good)
             raw.sendall(outgoing.read())
             tls.write(b"x" * 1000)
@@ -183,3 +194,25 @@ async def test_corruptRecordEndsWithAnError(tmp_path: Any) -> None:
     recorder = await recordOne(tmp_path, client)
     assert bytes(recorder.received) == good
     assert recorder.reason is not None and recorder.reason.check(SSL.Error)
+
+
+@pytest_twisted.ensureDeferred
+async def test_connectionCutMidRecord(tmp_path: Any) -> None:
+    """
+    A client whose TCP connection ends in the middle of a record (no
+    close_notify) ends the server's connection with an error, after the
+    whole records before it were delivered.
+    """
+    good = os.urandom(200_000)
+
+    def client(port: int, cafile: str) -> None:
+        with socket.create_connection(("127.0.0.1", port), timeout=30) as raw:
+            tls, outgoing = handshake(raw, cafile)
+            tls.write(good)
+            raw.sendall(outgoing.read())
+            tls.write(b"y" * 1000)
+            raw.sendall(outgoing.read()[:500])
+
+    recorder = await recordOne(tmp_path, client)
+    assert bytes(recorder.received) == good
+    assert recorder.reason is not None and not recorder.reason.check(ConnectionDone)

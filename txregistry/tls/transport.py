@@ -19,6 +19,7 @@ from typing import Any
 # pyOpenSSL's own binding of OpenSSL: called directly, OpenSSL writes into a
 # buffer of ours, where pyOpenSSL allocates one per call and copies out of it.
 from OpenSSL.SSL import Error, WantReadError, ZeroReturnError, _ffi, _lib  # type: ignore[attr-defined]
+from twisted.internet import main, tcp
 from twisted.internet.defer import Deferred
 from twisted.internet.interfaces import (
     IListeningPort,
@@ -39,6 +40,31 @@ RECORD = 16 * 1024
 _CIPHERTEXT_ROOM = SEND_PIECE + (SEND_PIECE // RECORD + 1) * 1024
 #: Decrypted bytes gathered before they are delivered.
 _PLAINTEXT_ROOM = 1024 * 1024
+#: Ciphertext read from the socket at once.
+_CIPHERTEXT_READ = 1024 * 1024
+_received = bytearray(_CIPHERTEXT_READ)
+_receivedView = memoryview(_received)
+
+
+def _readInto(connection: tcp.Connection) -> object:
+    """
+    C{doRead} for the TCP connection under a L{RegistryTLSProtocol}.
+    Twisted's allocates a new bytes object for every read (1 MiB each while
+    a body streams in) only for OpenSSL to copy it; this one reads into one
+    buffer, shared like L{_Scratch}'s, which OpenSSL copies out of before
+    C{dataReceived} does anything else.
+    """
+    try:
+        count = connection.socket.recv_into(_received)
+    except BlockingIOError:
+        return None
+    except OSError:
+        return main.CONNECTION_LOST
+    if not count:
+        return main.CONNECTION_DONE
+    protocol: Any = connection.protocol     # a RegistryTLSProtocol: any buffer will do
+    protocol.dataReceived(_receivedView[:count])
+    return None
 
 
 class _Scratch:
@@ -63,6 +89,13 @@ class RegistryTLSProtocol(BufferingTLSTransport):
     L{BufferingTLSTransport} with larger pieces and fewer copies (see the
     module).
     """
+
+    def makeConnection(self, transport: Any) -> None:
+        # Only over a plain TCP connection: others (UNIX sockets) read more
+        # than data.
+        if type(transport).doRead is tcp.Connection.doRead:
+            transport.doRead = lambda: _readInto(transport)
+        super().makeConnection(transport)
 
     def _write(self, bytes: Any) -> None:
         if self._lostTLSConnection:
