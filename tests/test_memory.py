@@ -5,67 +5,49 @@ Tests for L{txregistry.memory}.
 from __future__ import annotations
 
 import platform
-from collections.abc import Callable
 
 import pytest
 from twisted.internet.defer import Deferred, fail, succeed
 from twisted.logger import LogLevel, capturedLogs
 
+from tests.runners import HeldRunner
 from txregistry.memory import FreeMemoryReleaser, mallocTrim
-
-
-class Threads:
-    """
-    Runs nothing in a thread: remembers each call, to be finished by hand.
-    """
-
-    def __init__(self) -> None:
-        self.calls: list[tuple[Callable[[], object], Deferred[object]]] = []
-
-    def run(self, call: Callable[[], object]) -> Deferred[object]:
-        d: Deferred[object] = Deferred()
-        self.calls.append((call, d))
-        return d
-
-    def finish(self) -> None:
-        call, d = self.calls.pop(0)
-        d.callback(call())
 
 
 def test_releasesOncePerInterval() -> None:
     """Memory is released each time another C{every} bytes have moved."""
     released: list[None] = []
-    threads = Threads()
-    releaser = FreeMemoryReleaser(lambda: released.append(None), threads.run, every=100)
+    threads = HeldRunner()
+    releaser = FreeMemoryReleaser(lambda: released.append(None), threads, every=100)
     releaser.moved(60)
-    assert threads.calls == []
+    assert threads.pending == []
     releaser.moved(40)
-    threads.finish()
+    threads.runOne()
     releaser.moved(99)
-    assert threads.calls == []
+    assert threads.pending == []
     releaser.moved(1)
-    threads.finish()
+    threads.runOne()
     assert released == [None, None]
 
 
 def test_oneReleaseAtATime() -> None:
     """Bytes moved while a release runs start no second one."""
-    threads = Threads()
-    releaser = FreeMemoryReleaser(lambda: None, threads.run, every=10)
+    threads = HeldRunner()
+    releaser = FreeMemoryReleaser(lambda: None, threads, every=10)
     releaser.moved(10)
     releaser.moved(500)
-    assert len(threads.calls) == 1
-    threads.finish()
+    assert len(threads.pending) == 1
+    threads.runOne()
     releaser.moved(10)
-    assert len(threads.calls) == 1
+    assert len(threads.pending) == 1
 
 
 def test_nothingToRunWithoutRelease() -> None:
     """Without a release function (not glibc), nothing runs."""
-    threads = Threads()
-    releaser = FreeMemoryReleaser(None, threads.run, every=10)
+    threads = HeldRunner()
+    releaser = FreeMemoryReleaser(None, threads, every=10)
     releaser.moved(1000)
-    assert threads.calls == []
+    assert threads.pending == []
 
 
 def test_failedReleaseIsLoggedAndNextOneRuns() -> None:

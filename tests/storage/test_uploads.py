@@ -6,39 +6,19 @@ from __future__ import annotations
 
 import hashlib
 import os
-from collections.abc import Callable
 from typing import Any
 
 import pytest_twisted
 from twisted.internet import reactor
-from twisted.internet.defer import Deferred
 from twisted.internet.threads import deferToThread
 
+from tests.runners import HeldRunner
 from txregistry.storage.driver.base import CheckedDriver
 from txregistry.storage.driver.inmemory import InMemoryDriver
 from txregistry.storage.driver.testsuite import RecordingProducer
 from txregistry.storage.uploads import INLINE_HASH, HashingWriter
 
 KiB = 1024
-
-
-class HeldRunner:
-    """
-    Runs nothing until told: each call waits in L{pending}.
-    """
-
-    def __init__(self) -> None:
-        self.pending: list[tuple[Callable[[], None], Deferred[None]]] = []
-
-    def __call__(self, call: Callable[[], None]) -> Deferred[None]:
-        d: Deferred[None] = Deferred()
-        self.pending.append((call, d))
-        return d
-
-    def runOne(self) -> None:
-        call, d = self.pending.pop(0)
-        call()
-        d.callback(None)
 
 
 async def hashingWriter(runner: Any, **marks: int) -> tuple[HashingWriter, Any]:
