@@ -9,7 +9,8 @@ own: for a 1 GiB blob, 65,536 trips through the HTTP parser and the upload's
 writer, each record copied three times on the way.  This one encrypts 1 MiB
 per call from a view of the data and has OpenSSL write its output, and the
 records it decrypts, straight into one buffer, which is copied once into the
-bytes that are sent or delivered (up to 1 MiB at a time).
+bytes that are sent or delivered (up to 1 MiB at a time); and it reads the
+socket into one buffer too.
 """
 
 from __future__ import annotations
@@ -42,20 +43,19 @@ _CIPHERTEXT_ROOM = SEND_PIECE + (SEND_PIECE // RECORD + 1) * 1024
 _PLAINTEXT_ROOM = 1024 * 1024
 #: Ciphertext read from the socket at once.
 _CIPHERTEXT_READ = 1024 * 1024
-_received = bytearray(_CIPHERTEXT_READ)
-_receivedView = memoryview(_received)
 
 
 def _readInto(connection: tcp.Connection) -> object:
     """
     C{doRead} for the TCP connection under a L{RegistryTLSProtocol}.
     Twisted's allocates a new bytes object for every read (1 MiB each while
-    a body streams in) only for OpenSSL to copy it; this one reads into one
-    buffer, shared like L{_Scratch}'s, which OpenSSL copies out of before
-    C{dataReceived} does anything else.
+    a body streams in) only for OpenSSL to copy it; this one reads into a
+    L{_Scratch} buffer, which OpenSSL copies out of before C{dataReceived}
+    does anything else.
     """
+    buffer = memoryview(_ffi.buffer(_Scratch.get("received", _CIPHERTEXT_READ)))
     try:
-        count = connection.socket.recv_into(_received)
+        count = connection.socket.recv_into(buffer)
     except BlockingIOError:
         return None
     except OSError:
@@ -63,15 +63,15 @@ def _readInto(connection: tcp.Connection) -> object:
     if not count:
         return main.CONNECTION_DONE
     protocol: Any = connection.protocol     # a RegistryTLSProtocol: any buffer will do
-    protocol.dataReceived(_receivedView[:count])
+    protocol.dataReceived(buffer[:count])
     return None
 
 
 class _Scratch:
     """
-    The buffers OpenSSL writes into.  There is one of each per process: only
-    the reactor thread uses them, and their content is always copied out
-    before anything else can run.
+    The buffers OpenSSL and the socket write into.  There is one of each per
+    process: only the reactor thread uses them, and their content is always
+    copied out before anything else can run.
     """
 
     _buffers: dict[str, Any] = {}
