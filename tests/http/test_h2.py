@@ -10,12 +10,14 @@ from typing import Any
 import h2.config
 import h2.connection
 import h2.events
+import pytest
 from h2.errors import ErrorCodes
+from hyperframe.frame import DataFrame
 from twisted.internet.task import Clock
 from twisted.internet.testing import StringTransport
 
 from tests.http.test_streaming import UploadResource
-from txregistry.http.h2 import RECEIVE_WINDOW, RegistryH2Connection
+from txregistry.http.h2 import RECEIVE_WINDOW, RegistryH2Connection, shortDataRepr
 from txregistry.http.site import RegistrySite
 
 
@@ -155,3 +157,17 @@ def test_streamedBodyReadInLargePieces(monkeypatch: Any) -> None:
     exchange = Exchange(UploadResource())
     exchange.request(b"PATCH", UPLOAD, (b"content-length", b"3"), body=b"abc")
     assert tuned == [exchange.server]
+
+
+@pytest.mark.parametrize("size", [0, 1, 9, 10, 11, 16384])
+def test_frameReprIsHyperframes(size: int) -> None:
+    """
+    The cheap frame repr gives hyperframe's text (the first 10 bytes in hex,
+    then "..." if there were more), and is the one h2's frames use.
+    """
+    data = bytes(range(256)) * (size // 256) + bytes(range(size % 256))
+    frame = DataFrame(1, data)
+    full = data.hex()
+    expected = "None" if not data else "<hex:" + (full[:20] + "..." if len(full) > 20 else full) + ">"
+    assert shortDataRepr(data) == expected
+    assert repr(frame) == f"DataFrame(stream_id=1, flags=[]): {expected}"
