@@ -12,12 +12,13 @@ import ssl
 from collections.abc import Callable
 from typing import Any
 
+import pytest
 import pytest_twisted
 from OpenSSL import SSL
 from twisted.internet import reactor
 from twisted.internet.defer import Deferred
 from twisted.internet.endpoints import TCP4ServerEndpoint
-from twisted.internet.error import ConnectionDone
+from twisted.internet.error import ConnectionDone, ConnectionLost
 from twisted.internet.protocol import Factory, Protocol, connectionDone
 from twisted.internet.ssl import PrivateCertificate
 from twisted.internet.threads import deferToThread
@@ -171,37 +172,26 @@ async def test_closeNotifyEndsCleanly(tmp_path: Any) -> None:
     assert recorder.reason is not None and recorder.reason.check(ConnectionDone)
 
 
+def flipLastByte(record: bytes) -> bytes:
+    """The record with its MAC broken."""
+    return record[:-1] + bytes([record[-1] ^ 1])
+
+
+def firstHalf(record: bytes) -> bytes:
+    """The record cut short."""
+    return record[:len(record) // 2]
+
+
+@pytest.mark.parametrize(("spoil", "error"), [(flipLastByte, SSL.Error),
+                                              (firstHalf, ConnectionLost)])
 @pytest_twisted.ensureDeferred
-async def test_corruptRecordEndsWithAnError(tmp_path: Any) -> None:
+async def test_spoiledLastRecordEndsWithAnError(tmp_path: Any, spoil: Callable[[bytes], bytes],
+                                               error: type[Exception]) -> None:
     """
-    A record that fails to decrypt ends the connection with an SSL error,
-    after the records before it were delivered, and nothing of it is.
-    """
-    good = os.urandom(100_000)
-
-    def client(port: int, cafile: str) -> None:
-        with socket.create_connection(("127.0.0.1", port), timeout=30) as raw:
-            tls, outgoing = handshake(raw, cafile)
-            tls.write(good)
-            raw.sendall(outgoing.read())
-            tls.write(b"x" * 1000)
-            record = bytearray(outgoing.read())
-            record[-1] ^= 1                      # the MAC no longer matches
-            raw.sendall(bytes(record))
-            while raw.recv(65536):               # until the server closes
-                pass
-
-    recorder = await recordOne(tmp_path, client)
-    assert bytes(recorder.received) == good
-    assert recorder.reason is not None and recorder.reason.check(SSL.Error)
-
-
-@pytest_twisted.ensureDeferred
-async def test_connectionCutMidRecord(tmp_path: Any) -> None:
-    """
-    A client whose TCP connection ends in the middle of a record (no
-    close_notify) ends the server's connection with an error, after the
-    whole records before it were delivered.
+    A last record that fails to decrypt, or that the client's end of the
+    connection cuts short (no close_notify), ends the connection with an
+    error, after the whole records before it were delivered, and nothing
+    of it is.
     """
     good = os.urandom(200_000)
 
@@ -210,9 +200,12 @@ async def test_connectionCutMidRecord(tmp_path: Any) -> None:
             tls, outgoing = handshake(raw, cafile)
             tls.write(good)
             raw.sendall(outgoing.read())
-            tls.write(b"y" * 1000)
-            raw.sendall(outgoing.read()[:500])
+            tls.write(b"x" * 1000)
+            raw.sendall(spoil(outgoing.read()))
+            raw.shutdown(socket.SHUT_WR)
+            while raw.recv(65536):               # until the server closes
+                pass
 
     recorder = await recordOne(tmp_path, client)
     assert bytes(recorder.received) == good
-    assert recorder.reason is not None and not recorder.reason.check(ConnectionDone)
+    assert recorder.reason is not None and recorder.reason.check(error)
