@@ -17,6 +17,7 @@ from collections.abc import Callable
 from typing import Any
 
 from twisted.internet.defer import Deferred
+from twisted.internet.threads import deferToThread
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
@@ -78,12 +79,5 @@ class FreeMemoryReleaser:
             self.log.failure("releasing free memory", result)
 
 
-def _inReactorThreadPool(call: Callable[[], object]) -> Deferred[Any]:
-    from twisted.internet import reactor
-    from twisted.internet.threads import deferToThreadPool
-    threaded: Any = reactor
-    return deferToThreadPool(threaded, threaded.getThreadPool(), call)
-
-
 #: The process's releaser (the C allocator is one per process).
-releaser = FreeMemoryReleaser(mallocTrim(), _inReactorThreadPool)
+releaser = FreeMemoryReleaser(mallocTrim(), deferToThread)
