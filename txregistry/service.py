@@ -17,6 +17,7 @@ from twisted.logger import Logger
 
 from txregistry.api.app import RegistryApp
 from txregistry.http.site import RegistrySite
+from txregistry.memory import tuneAllocator
 from txregistry.reuseport import SharedListeners
 from txregistry.storage.driver.factory import makeDriver
 from txregistry.storage.purge import UploadPurgerService
@@ -147,6 +148,7 @@ def _makeTree(
     @param onReload: called after the certificates are reloaded on
         C{SIGHUP}, or L{None}.
     """
+    tuneAllocator()
     top = MultiService()
     storage = makeDriver(config.storage, reactor)
     for child in storage.services:
