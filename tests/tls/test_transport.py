@@ -9,7 +9,9 @@ import hashlib
 import os
 import socket
 import ssl
+import time
 from collections.abc import Callable
+from itertools import cycle
 from typing import Any
 
 import pytest
@@ -209,3 +211,31 @@ async def test_spoiledLastRecordEndsWithAnError(tmp_path: Any, spoil: Callable[[
     recorder = await recordOne(tmp_path, client)
     assert bytes(recorder.received) == good
     assert recorder.reason is not None and recorder.reason.check(error)
+
+
+@pytest_twisted.ensureDeferred
+async def test_recordsCutAcrossReads(tmp_path: Any) -> None:
+    """
+    Records cut anywhere between the socket's reads, down to single bytes
+    and inside their headers, are put together and decrypted whole.
+    """
+    data = os.urandom(100_000)
+
+    def client(port: int, cafile: str) -> None:
+        with socket.create_connection(("127.0.0.1", port), timeout=30) as raw:
+            raw.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            tls, outgoing = handshake(raw, cafile)
+            tls.write(data)
+            ciphertext = outgoing.read()
+            for size in cycle([1, 4, 5, 6, 1000, 16389]):
+                if not ciphertext:
+                    break
+                raw.sendall(ciphertext[:size])
+                ciphertext = ciphertext[size:]
+                time.sleep(0.001)           # most likely, a read each
+            raw.shutdown(socket.SHUT_WR)
+            while raw.recv(65536):
+                pass
+
+    recorder = await recordOne(tmp_path, client)
+    assert bytes(recorder.received) == data
