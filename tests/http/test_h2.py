@@ -171,3 +171,21 @@ def test_frameReprIsHyperframes(size: int) -> None:
     expected = "None" if not data else "<hex:" + (full[:20] + "..." if len(full) > 20 else full) + ">"
     assert shortDataRepr(data) == expected
     assert repr(frame) == f"DataFrame(stream_id=1, flags=[]): {expected}"
+
+
+@pytest.mark.parametrize("padLength", [0, 3, 12])
+@pytest.mark.parametrize("size", [0, 1, 9, 16384])
+def test_dataFrameReprIsHyperframes(size: int, padLength: int, monkeypatch: Any) -> None:
+    """
+    A C{DATA} frame's repr, padded or not, is the text hyperframe makes
+    from its serialized body, without serializing it.
+    """
+    data = bytes(range(256)) * (size // 256) + bytes(range(size % 256))
+    frame = DataFrame(1, data, pad_length=padLength,
+                      flags=["PADDED"] if padLength else [])
+    expected = f"DataFrame(stream_id=1, flags={frame.flags!r}): {shortDataRepr(frame.serialize_body())}"
+
+    def copyOfThePayload() -> bytes:
+        raise AssertionError("the body was serialized")
+    monkeypatch.setattr(frame, "serialize_body", copyOfThePayload)
+    assert repr(frame) == expected

@@ -29,6 +29,17 @@ RESET_DELAY = 0.0
 SEND_BUDGET = 1024 * 1024
 
 
+def _hexRepr(head: bytes, size: int) -> str:
+    """
+    hyperframe's C{_raw_data_repr} text of C{size} bytes starting with
+    C{head}: at most the first 10 in hex, then "..." if there are more.
+    """
+    if not size:
+        return "None"
+    shown = binascii.hexlify(head[:10]).decode("ascii")
+    return f"<hex:{shown}...>" if size > 10 else f"<hex:{shown}>"
+
+
 def shortDataRepr(data: bytes | None) -> str:
     """
     hyperframe's C{_raw_data_repr}, giving the same text without turning the
@@ -36,13 +47,21 @@ def shortDataRepr(data: bytes | None) -> str:
     receives, for a trace line it then drops: with 1 MiB C{DATA} frames that
     was a fifth of the reactor's time during an HTTP/2 upload.
     """
-    if not data:
-        return "None"
-    shown = binascii.hexlify(data[:10]).decode("ascii")
-    return f"<hex:{shown}...>" if len(data) > 10 else f"<hex:{shown}>"
+    return _hexRepr(data[:10], len(data)) if data else "None"
+
+
+def dataBodyRepr(frame: hyperframe.frame.DataFrame) -> str:
+    """
+    The body part of a C{DATA} frame's repr, as hyperframe's gives it,
+    without serializing the body (a copy of the whole payload) first.
+    """
+    padding = frame.serialize_padding_data()
+    head = padding + bytes(frame.data[:10]) + bytes(min(frame.pad_length, 10))
+    return _hexRepr(head, len(padding) + len(frame.data) + frame.pad_length)
 
 
 hyperframe.frame._raw_data_repr = shortDataRepr
+hyperframe.frame.DataFrame._body_repr = dataBodyRepr  # type: ignore[method-assign,assignment]
 
 
 class RegistryH2Connection(H2Connection):
