@@ -17,7 +17,12 @@ from twisted.internet.task import Clock
 from twisted.internet.testing import StringTransport
 
 from tests.http.test_streaming import UploadResource
-from txregistry.http.h2 import RECEIVE_WINDOW, RegistryH2Connection, shortDataRepr
+from txregistry.http.h2 import (
+    RECEIVE_WINDOW,
+    RegistryH2Connection,
+    coalesceData,
+    shortDataRepr,
+)
 from txregistry.http.site import RegistrySite
 
 
@@ -189,3 +194,49 @@ def test_dataFrameReprIsHyperframes(size: int, padLength: int, monkeypatch: Any)
         raise AssertionError("the body was serialized")
     monkeypatch.setattr(frame, "serialize_body", copyOfThePayload)
     assert repr(frame) == expected
+
+
+def test_coalesceDataJoinsRunsOfOneStream() -> None:
+    """
+    Runs of C{DATA} events for one stream become one event, with the data
+    joined and the flow-controlled lengths added; other events and other
+    streams' data keep their places.
+    """
+    ended = h2.events.StreamEnded(stream_id=3)
+    window = h2.events.WindowUpdated(stream_id=0, delta=10)
+
+    def data(stream: int, payload: bytes, padding: int = 0,
+             end: h2.events.StreamEnded | None = None) -> h2.events.DataReceived:
+        return h2.events.DataReceived(stream_id=stream, data=payload,
+                                      flow_controlled_length=len(payload) + padding,
+                                      stream_ended=end)
+
+    events = coalesceData([data(1, b"ab"), data(1, b"cd", 5), window, data(1, b"e"),
+                           data(3, b"f"), data(3, b"g", end=ended), ended, data(1, b"h")])
+    assert [(type(e).__name__, getattr(e, "stream_id", None), getattr(e, "data", None),
+             getattr(e, "flow_controlled_length", None)) for e in events] == [
+        ("DataReceived", 1, b"abcd", 9), ("WindowUpdated", 0, None, None),
+        ("DataReceived", 1, b"e", 1), ("DataReceived", 3, b"fg", 2),
+        ("StreamEnded", 3, None, None), ("DataReceived", 1, b"h", 1)]
+    assert events[3].stream_ended is ended
+
+
+def test_framesOfOneReadReachTheBodyAtOnce() -> None:
+    """
+    The 16 KiB (and padded) frames of a body that arrive in one read reach
+    the request's body as one piece, and the whole connection window,
+    padding included, is given back.
+    """
+    resource = UploadResource()
+    exchange = Exchange(resource)
+    size = (RECEIVE_WINDOW // 2 // 16384 + 1) * 16384    # past half: h2 sends an update
+    stream = exchange.request(b"PATCH", UPLOAD, (b"content-length", b"%d" % size), end=False)
+    body = bytes(range(256)) * (size // 256)
+    for offset in range(0, size, 16384):
+        exchange.client.send_data(stream, body[offset:offset + 16384], pad_length=7,
+                                  end_stream=offset + 16384 == size)
+    exchange.flush()
+    assert [len(chunk) for chunk in resource.recorders[0].chunks] == [size]
+    assert b"".join(resource.recorders[0].chunks) == body
+    assert exchange.client.outbound_flow_control_window == RECEIVE_WINDOW
+    assert exchange.response(stream)[0] == 204
