@@ -35,17 +35,17 @@ def startRegistry(work: Path) -> tuple[subprocess.Popen[bytes], str, Path]:
     subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
                     "-keyout", str(key), "-out", str(cert), "-subj", "/CN=127.0.0.1",
                     "-addext", "subjectAltName=IP:127.0.0.1"], check=True, capture_output=True)
+    port = freePort()
     config = work / "config.yml"
     config.write_text(f"version: 0.1\nstorage:\n  filesystem:\n    rootdirectory: {work}/data\n"
                       "  maintenance:\n    uploadpurging:\n      enabled: false\n"
-                      "http:\n  secret: bench\n")
-    port = freePort()
+                      f"http:\n  addr: 127.0.0.1:{port}\n  secret: bench\n"
+                      f"  tls:\n    certificate: {cert}\n    key: {key}\n")
     env = dict(os.environ, PYTHONPATH=str(ROOT))
     process = subprocess.Popen(
         [sys.executable, "-c", "import sys; sys.argv[0] = 'twistd'; "
          "from twisted.scripts.twistd import run; run()",
-         "-n", "--pidfile=", "registry", "-c", str(config),
-         "--listen", f"ssl:{port}:interface=127.0.0.1:privateKey={key}:certKey={cert}"],
+         "-n", "--pidfile=", "registry", "-c", str(config)],
         cwd=work, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     url = f"https://127.0.0.1:{port}"
     for _ in range(100):
