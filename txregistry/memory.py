@@ -40,6 +40,19 @@ MMAP_THRESHOLD = 4 * 1024 * 1024
 TRIM_THRESHOLD = 32 * 1024 * 1024
 
 
+def _libcFunction(name: str, *argtypes: Any) -> Any:
+    """
+    @return: the C library's function C{name}, taking C{argtypes}, or
+        L{None} if it has none (C{mallopt} and C{malloc_trim} are glibc's).
+    """
+    try:
+        function = getattr(ctypes.CDLL(None), name)
+    except (OSError, AttributeError):
+        return None
+    function.argtypes = list(argtypes)
+    return function
+
+
 def tuneAllocator() -> bool:
     """
     Set glibc's thresholds to L{MMAP_THRESHOLD} and L{TRIM_THRESHOLD}.
@@ -48,13 +61,9 @@ def tuneAllocator() -> bool:
 
     @return: whether they were set (glibc has C{mallopt}).
     """
-    try:
-        mallopt = ctypes.CDLL(None).mallopt
-    except (OSError, AttributeError):
-        return False
-    mallopt.argtypes = [ctypes.c_int, ctypes.c_int]
-    return bool(mallopt(_M_MMAP_THRESHOLD, MMAP_THRESHOLD)
-                and mallopt(_M_TRIM_THRESHOLD, TRIM_THRESHOLD))
+    mallopt = _libcFunction("mallopt", ctypes.c_int, ctypes.c_int)
+    return mallopt is not None and bool(mallopt(_M_MMAP_THRESHOLD, MMAP_THRESHOLD)
+                                        and mallopt(_M_TRIM_THRESHOLD, TRIM_THRESHOLD))
 
 
 def mallocTrim() -> Callable[[], object] | None:
@@ -62,12 +71,8 @@ def mallocTrim() -> Callable[[], object] | None:
     @return: a callable running C{malloc_trim(0)}, or L{None} where the C
         library has none (it is glibc's).
     """
-    try:
-        trim = ctypes.CDLL(None).malloc_trim
-    except (OSError, AttributeError):
-        return None
-    trim.argtypes = [ctypes.c_size_t]
-    return lambda: trim(0)
+    trim = _libcFunction("malloc_trim", ctypes.c_size_t)
+    return None if trim is None else lambda: trim(0)
 
 
 class FreeMemoryReleaser:
