@@ -5,6 +5,7 @@ paused by flow control, and refusable before the body ends.
 
 from __future__ import annotations
 
+import random
 from typing import Any
 
 import h2.config
@@ -12,13 +13,25 @@ import h2.connection
 import h2.events
 import pytest
 from h2.errors import ErrorCodes
-from hyperframe.frame import DataFrame
+from h2.exceptions import FrameTooLargeError, ProtocolError
+from h2.frame_buffer import FrameBuffer
+from hyperframe.frame import (
+    ContinuationFrame,
+    DataFrame,
+    Frame,
+    GoAwayFrame,
+    HeadersFrame,
+    PingFrame,
+    SettingsFrame,
+    WindowUpdateFrame,
+)
 from twisted.internet.task import Clock
 from twisted.internet.testing import StringTransport
 
 from tests.http.test_streaming import UploadResource
 from txregistry.http.h2 import (
     RECEIVE_WINDOW,
+    ReadsFrameBuffer,
     RegistryH2Connection,
     coalesceData,
     shortDataRepr,
@@ -240,3 +253,62 @@ def test_framesOfOneReadReachTheBodyAtOnce() -> None:
     assert b"".join(resource.recorders[0].chunks) == body
     assert exchange.client.outbound_flow_control_window == RECEIVE_WINDOW
     assert exchange.response(stream)[0] == 204
+
+
+PREAMBLE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
+
+
+def someFrames() -> list[Frame]:
+    """Frames of every shape a client sends: empty, padded, split headers, large."""
+    return [
+        SettingsFrame(0, settings={SettingsFrame.INITIAL_WINDOW_SIZE: 1 << 20}),
+        SettingsFrame(0, flags=["ACK"]),
+        HeadersFrame(1, b"h" * 40, flags=["END_HEADERS"]),
+        DataFrame(1, b""),
+        DataFrame(1, bytes(range(256)) * 64),
+        DataFrame(1, b"p" * 1000, pad_length=20, flags=["PADDED"]),
+        WindowUpdateFrame(0, window_increment=65535),
+        HeadersFrame(3, b"first", flags=["PADDED"], pad_length=3),
+        ContinuationFrame(3, b"second"),
+        ContinuationFrame(3, b"third", flags=["END_HEADERS"]),
+        DataFrame(3, b"z" * 300_000, flags=["END_STREAM"]),
+        PingFrame(0, b"12345678"),
+        GoAwayFrame(0, last_stream_id=3),
+    ]
+
+
+def parsed(buffer: FrameBuffer, reads: list[bytes]) -> list[bytes]:
+    """The frames C{buffer} gives, read by read, serialized again."""
+    buffer.max_frame_size = 1 << 20
+    frames = []
+    for read in reads:
+        buffer.add_data(read)
+        frames += [frame.serialize() for frame in buffer]
+    return frames
+
+
+def test_readsFrameBufferParsesAsH2s() -> None:
+    """
+    Reads cut anywhere (single bytes, inside the preamble, headers and
+    bodies, or many frames at once) give the frames h2's buffer gives.
+    """
+    wire = PREAMBLE + b"".join(frame.serialize() for frame in someFrames())
+    expected = parsed(FrameBuffer(server=True), [wire])
+    assert len(expected) == 11      # the continuations joined to their headers
+    rng = random.Random(5)
+    for _ in range(20):
+        reads, offset = [], 0
+        while offset < len(wire):
+            size = rng.choice([1, 2, 8, 9, 10, 100, 16393, 70000, 500000])
+            reads.append(wire[offset:offset + size])
+            offset += size
+        assert parsed(ReadsFrameBuffer(server=True), reads) == expected
+
+
+def test_readsFrameBufferChecks() -> None:
+    """A wrong preamble, and a frame over the largest size, are refused as h2's are."""
+    with pytest.raises(ProtocolError):
+        parsed(ReadsFrameBuffer(server=True), [b"GET / HTTP/1.1\r\n\r\n"])
+    big = DataFrame(1, b"x" * ((1 << 20) + 1)).serialize()
+    with pytest.raises(FrameTooLargeError):
+        parsed(ReadsFrameBuffer(server=True), [PREAMBLE, big[:100], big[100:]])

@@ -7,6 +7,7 @@ negotiates C{h2}.
 from __future__ import annotations
 
 import binascii
+from collections import deque
 from functools import partial
 from typing import Any
 
@@ -15,7 +16,11 @@ import hyperframe.frame
 import priority
 from h2.errors import ErrorCodes
 from h2.events import DataReceived, Event
+from h2.exceptions import FrameDataMissingError, ProtocolError
+from h2.frame_buffer import FrameBuffer
 from h2.settings import SettingCodes
+from hyperframe.exceptions import InvalidDataError, InvalidFrameError
+from hyperframe.frame import Frame
 from twisted.internet.defer import Deferred
 from twisted.web._http2 import _END_STREAM_SENTINEL, H2Connection
 from twisted.web.http import _GenericHTTPChannelProtocol
@@ -96,13 +101,95 @@ def coalesceData(events: list[Event]) -> list[Event]:
     return coalesced
 
 
-class CoalescingH2Connection(h2.connection.H2Connection):
+class ReadsFrameBuffer(FrameBuffer):
     """
-    h2's connection state machine, giving the C{DATA} that one read brings
-    for a stream as one event.  Clients send 16 KiB frames (curl, Go), so a
-    1 MiB read would otherwise go through the request body, the upload's
-    writer and a flow-control acknowledgement 64 times.
+    h2's L{FrameBuffer} without its copies.  h2's appends every read to one
+    C{bytearray}, copies each frame out of it and deletes the frame from its
+    front; this one keeps the reads as they came and parses each frame from
+    a view of them, joining only a frame that is cut across reads.
     """
+
+    def __init__(self, server: bool = False) -> None:
+        super().__init__(server)
+        self._reads: deque[memoryview] = deque()
+        self._buffered = 0
+
+    def add_data(self, data: Any) -> None:
+        if self._preamble_len:
+            # h2's checks the client's preamble and keeps what follows it.
+            super().add_data(data)
+            data, self._data = bytes(self._data), bytearray()
+        elif not isinstance(data, bytes):
+            data = bytes(data)  # a view of a buffer its owner may reuse
+        if data:
+            self._reads.append(memoryview(data))
+            self._buffered += len(data)
+
+    def _view(self, size: int, consume: bool) -> memoryview:
+        """
+        @return: the next C{size} bytes (there are as many), a view of one
+            read where they lie in one; consumed if C{consume}.
+        """
+        first = self._reads[0] if self._reads else memoryview(b"")
+        if len(first) >= size:
+            view = first[:size]
+        else:
+            pieces, missing = [], size
+            for read in self._reads:
+                pieces.append(read[:missing])
+                missing -= len(pieces[-1])
+                if not missing:
+                    break
+            view = memoryview(b"".join(pieces))
+        if consume:
+            self._consume(size)
+        return view
+
+    def _consume(self, size: int) -> None:
+        self._buffered -= size
+        while size:
+            first = self._reads[0]
+            if len(first) > size:
+                self._reads[0] = first[size:]
+                return
+            self._reads.popleft()
+            size -= len(first)
+
+    def __next__(self) -> Frame:
+        # h2's FrameBuffer.__next__, over the reads.
+        if self._buffered < 9:
+            raise StopIteration
+        try:
+            frame, length = Frame.parse_frame_header(self._view(9, consume=False))
+        except (InvalidDataError, InvalidFrameError) as err:
+            raise ProtocolError(f"Received frame with invalid header: {err!s}") from err
+        if self._buffered < 9 + length:
+            raise StopIteration
+        self._validate_frame_length(length)
+        self._view(9, consume=True)
+        try:
+            frame.parse_body(self._view(length, consume=True))
+        except InvalidDataError as err:
+            raise ProtocolError("Received frame with non-compliant data") from err
+        except InvalidFrameError as err:
+            raise FrameDataMissingError("Frame data missing or invalid") from err
+        complete = self._update_header_buffer(frame)
+        return complete if complete is not None else self.__next__()
+
+
+class StreamingH2Connection(h2.connection.H2Connection):
+    """
+    h2's connection state machine, for bodies that stream: it parses frames
+    from views of the reads (L{ReadsFrameBuffer}), and gives the C{DATA}
+    that one read brings for a stream as one event.  Clients send 16 KiB
+    frames (curl, Go), so a 1 MiB read would otherwise go through the
+    request body, the upload's writer and a flow-control acknowledgement 64
+    times.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.incoming_buffer = ReadsFrameBuffer(server=not self.config.client_side)
 
     def receive_data(self, data: Any) -> list[Event]:
         return coalesceData(super().receive_data(data))
@@ -124,7 +211,7 @@ class RegistryH2Connection(H2Connection):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.conn = CoalescingH2Connection(self.conn.config)
+        self.conn = StreamingH2Connection(self.conn.config)
         self._abandoned: set[int] = set()
         self._expectingContinue: set[int] = set()
 
