@@ -29,13 +29,8 @@ from twisted.internet.task import Clock
 from twisted.internet.testing import StringTransport
 
 from tests.http.test_streaming import UploadResource
-from txregistry.http.h2 import (
-    RECEIVE_WINDOW,
-    ReadsFrameBuffer,
-    RegistryH2Connection,
-    coalesceData,
-    shortDataRepr,
-)
+from txregistry.http.h2 import RECEIVE_WINDOW, RegistryH2Connection
+from txregistry.http.h2state import ReadsFrameBuffer, coalesceData, shortDataRepr
 from txregistry.http.site import RegistrySite
 
 
