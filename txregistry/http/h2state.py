@@ -150,7 +150,7 @@ class ReadsFrameBuffer(FrameBuffer):
         if self._buffered < 9 + length:
             raise StopIteration
         self._validate_frame_length(length)
-        self._view(9, consume=True)
+        self._consume(9)
         try:
             frame.parse_body(self._view(length, consume=True))
         except InvalidDataError as err:
