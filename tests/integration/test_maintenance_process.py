@@ -144,8 +144,9 @@ def test_purgesAbandonedUpload(registries: Registries) -> None:
     assert uploadDirectory(root, abandoned).is_dir()
 
     assert waitUntil(lambda: not uploadDirectory(root, abandoned).exists()), server.log()
+    # Logged once the deletion (in a thread) is back in the reactor.
+    assert waitUntil(lambda: "deleted upload" in server.log()), server.log()
     assert uploadDirectory(root, undated).is_dir()
-    assert "deleted upload" in server.log()
 
 
 def test_dryRunKeepsAbandonedUpload(registries: Registries) -> None:
