@@ -53,19 +53,21 @@ def append(path: Path, chunks: list[bytes], bufferSize: int, mode: str = "r+b",
 @given(existing=st.integers(0, 3 * ALIGN),
        sizes=st.lists(st.integers(0, 5 * ALIGN), max_size=8),
        blocks=st.integers(1, 4),
-       mode=st.sampled_from(["r+b", "ab"]))
+       mode=st.sampled_from(["r+b", "ab"]),
+       kind=st.sampled_from([bytes, bytearray, memoryview]))
 def test_appendsExactly(tmp_path_factory: pytest.TempPathFactory, existing: int,
-                        sizes: list[int], blocks: int, mode: str) -> None:
+                        sizes: list[int], blocks: int, mode: str, kind: Any) -> None:
     """
-    Whatever the file's size and the chunks, the file ends up holding its old
-    bytes then the chunks; direct writes are whole aligned blocks past the
-    old end, and an append smaller than the buffer makes none.
+    Whatever the file's size and the chunks (bytes, copied without the GIL,
+    or other buffers), the file ends up holding its old bytes then the
+    chunks; direct writes are whole aligned blocks past the old end, and an
+    append smaller than the buffer makes none.
     """
     path = tmp_path_factory.mktemp("direct") / "file"
     old = os.urandom(existing)
     path.write_bytes(old)
     chunks = [os.urandom(size) for size in sizes]
-    recorder = append(path, chunks, blocks * ALIGN, mode)
+    recorder = append(path, [kind(chunk) for chunk in chunks], blocks * ALIGN, mode)
     assert path.read_bytes() == old + b"".join(chunks)
     for offset, length in recorder.writes:
         assert offset % ALIGN == 0 and length % ALIGN == 0 and length > 0

@@ -10,6 +10,7 @@ a pull right after the push reads from the device.
 
 from __future__ import annotations
 
+import ctypes
 import errno
 import mmap
 import os
@@ -37,6 +38,16 @@ def openDirect(path: str) -> int | None:
         if e.errno == errno.EINVAL:
             return None
         raise
+
+
+def _address(chunk: object) -> int | None:
+    """
+    @return: where the bytes of C{chunk} are, if it is a C{bytes} (whose
+        buffer does not move), else L{None}.
+    """
+    if type(chunk) is not bytes:
+        return None
+    return ctypes.cast(ctypes.c_char_p(chunk), ctypes.c_void_p).value
 
 
 class DirectAppender:
@@ -76,6 +87,7 @@ class DirectAppender:
         self._filled = self._skip
         self._buffer: mmap.mmap | None = None
         self._view = memoryview(b"")
+        self._address = 0
         self._direct = False
 
     def write(self, chunks: list[bytes]) -> None:
@@ -84,14 +96,21 @@ class DirectAppender:
         """
         for chunk in chunks:
             data = memoryview(chunk)
-            while data:
+            source = _address(chunk)
+            copied = 0
+            while copied < len(data):
                 if self._buffer is None:
                     self._buffer = mmap.mmap(-1, self._size)
                     self._view = memoryview(self._buffer)
-                n = min(len(data), self._size - self._filled)
-                self._view[self._filled:self._filled + n] = data[:n]
+                    self._address = ctypes.addressof(ctypes.c_char.from_buffer(self._buffer))
+                n = min(len(data) - copied, self._size - self._filled)
+                if source is None:
+                    self._view[self._filled:self._filled + n] = data[copied:copied + n]
+                else:
+                    # Without the GIL: the reactor and the hashing go on.
+                    ctypes.memmove(self._address + self._filled, source + copied, n)
                 self._filled += n
-                data = data[n:]
+                copied += n
                 if self._filled == self._size:
                     self._flush()
 
