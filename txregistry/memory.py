@@ -26,6 +26,8 @@ from twisted.internet.threads import deferToThread
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
+from txregistry.libc import libcFunction
+
 #: Bytes moved (received or sent) between two releases.
 RELEASE_EVERY = 256 * 1024 * 1024
 
@@ -40,19 +42,6 @@ MMAP_THRESHOLD = 4 * 1024 * 1024
 TRIM_THRESHOLD = 32 * 1024 * 1024
 
 
-def _libcFunction(name: str, *argtypes: Any) -> Any:
-    """
-    @return: the C library's function C{name}, taking C{argtypes}, or
-        L{None} if it has none (C{mallopt} and C{malloc_trim} are glibc's).
-    """
-    try:
-        function = getattr(ctypes.CDLL(None), name)
-    except (OSError, AttributeError):
-        return None
-    function.argtypes = list(argtypes)
-    return function
-
-
 def tuneAllocator() -> bool:
     """
     Set glibc's thresholds to L{MMAP_THRESHOLD} and L{TRIM_THRESHOLD}.
@@ -61,7 +50,7 @@ def tuneAllocator() -> bool:
 
     @return: whether they were set (glibc has C{mallopt}).
     """
-    mallopt = _libcFunction("mallopt", ctypes.c_int, ctypes.c_int)
+    mallopt = libcFunction("mallopt", ctypes.c_int, ctypes.c_int)
     return mallopt is not None and bool(mallopt(_M_MMAP_THRESHOLD, MMAP_THRESHOLD)
                                         and mallopt(_M_TRIM_THRESHOLD, TRIM_THRESHOLD))
 
@@ -71,7 +60,7 @@ def mallocTrim() -> Callable[[], object] | None:
     @return: a callable running C{malloc_trim(0)}, or L{None} where the C
         library has none (it is glibc's).
     """
-    trim = _libcFunction("malloc_trim", ctypes.c_size_t)
+    trim = libcFunction("malloc_trim", ctypes.c_size_t)
     return None if trim is None else lambda: trim(0)
 
 

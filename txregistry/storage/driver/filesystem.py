@@ -7,7 +7,6 @@ C{<rootdirectory>/a/b}.  Every blocking call runs in a thread pool.
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import fcntl
 import os
 import secrets
@@ -25,6 +24,7 @@ from twisted.python.threadpool import ThreadPool
 from zope.interface import implementer
 
 from txregistry.interfaces import FileInfo, IFileReader, IFileWriter, IStorageDriver
+from txregistry.libc import libcFunction
 from txregistry.storage.driver.base import Infos, Paths, checkNewProducer, isValidName
 from txregistry.storage.driver.direct import DirectAppender, openDirect
 from txregistry.storage.driver.errors import InvalidOffset, PathBusy, PathNotFound
@@ -45,17 +45,9 @@ def _syncDirectory(path: str) -> None:
         os.close(fd)
 
 
-def _loadSyncFileRange() -> Callable[[int, int, int, int], int] | None:
-    # Python wraps neither sync_file_range(2) nor anything like it.
-    try:
-        function = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True).sync_file_range
-    except (OSError, AttributeError):
-        return None
-    function.argtypes = [ctypes.c_int, ctypes.c_int64, ctypes.c_int64, ctypes.c_uint]
-    return cast(Callable[[int, int, int, int], int], function)
-
-
-_syncFileRange = _loadSyncFileRange()
+# Python wraps neither sync_file_range(2) nor anything like it.
+_syncFileRange: Callable[[int, int, int, int], int] | None = libcFunction(
+    "sync_file_range", ctypes.c_int, ctypes.c_int64, ctypes.c_int64, ctypes.c_uint)
 _SYNC_FILE_RANGE_WRITE = 2
 
 
