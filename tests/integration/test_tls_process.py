@@ -221,7 +221,8 @@ def wait_for_tls(port: int, files: TLSFiles, process: RegistryProcess, timeout: 
 def client_context(files: TLSFiles, **settings: Any) -> ssl.SSLContext:
     """
     @return: a client context trusting the test CA; C{alpn}, C{minimum},
-        C{maximum}, C{identity} (an L{Issued}) may be given.
+        C{maximum}, C{ciphers} (TLS 1.2), C{identity} (an L{Issued}) may be
+        given.
     """
     context = ssl.create_default_context(cafile=str(files.caFile))
     if "alpn" in settings:
@@ -233,6 +234,8 @@ def client_context(files: TLSFiles, **settings: Any) -> ssl.SSLContext:
         context.maximum_version = settings["maximum"]
     if "minimum" in settings:
         context.minimum_version = settings["minimum"]
+    if "ciphers" in settings:
+        context.set_ciphers(settings["ciphers"])
     if "identity" in settings:
         issued: Issued = settings["identity"]
         cert, key = issued.write(files.directory / "python-client", "client")
@@ -389,6 +392,27 @@ def test_tls_versions(registries: Registries, tls_files: TLSFiles) -> None:
     for version, name in ((ssl.TLSVersion.TLSv1_2, "TLSv1.2"), (ssl.TLSVersion.TLSv1_3, "TLSv1.3")):
         with connect(registry.tlsPort, tls_files, minimum=version, maximum=version) as tls:
             assert tls.version() == name
+
+
+def test_cipher_suites_as_distribution_chooses(
+    registries: Registries, tls_files: TLSFiles, tls_registry_kind: str
+) -> None:
+    """
+    Python's client lists AES-256-GCM first; the server chooses AES-128-GCM
+    (TLS 1.3 and 1.2), or ChaCha20-Poly1305 for a client listing it first.
+    """
+    if tls_registry_kind == "txregistry":
+        registry = start_tls_txregistry(registries, tls_files)
+    else:
+        registry = start_tls_distribution(registries, tls_files)
+    with connect(registry.tlsPort, tls_files) as tls:
+        assert tls.cipher()[:2] == ("TLS_AES_128_GCM_SHA256", "TLSv1.3")
+    tls12 = ssl.TLSVersion.TLSv1_2
+    with connect(registry.tlsPort, tls_files, maximum=tls12) as tls:
+        assert "-AES128-GCM-" in tls.cipher()[0]
+    chachaFirst = "ECDHE+CHACHA20:ECDHE+AESGCM"
+    with connect(registry.tlsPort, tls_files, maximum=tls12, ciphers=chachaFirst) as tls:
+        assert "-CHACHA20-" in tls.cipher()[0]
 
 
 def test_minimumtls13(registries: Registries, tls_files: TLSFiles) -> None:

@@ -22,6 +22,7 @@ def clientContext(
     maximum: int | None = None,
     minimum: int | None = None,
     ciphers: bytes | None = None,
+    tls13: bytes | None = None,
 ) -> SSL.Context:
     """
     A client context.
@@ -33,6 +34,7 @@ def clientContext(
     @param maximum: the highest version to offer (C{SSL.TLS1_2_VERSION}...).
     @param minimum: the lowest.
     @param ciphers: a TLS 1.2 cipher list.
+    @param tls13: a TLS 1.3 suite list.
     """
     context = SSL.Context(SSL.TLS_CLIENT_METHOD)
     if ca is not None:
@@ -51,6 +53,8 @@ def clientContext(
         context.set_min_proto_version(minimum)
     if ciphers is not None:
         context.set_cipher_list(ciphers)
+    if tls13 is not None:
+        context.set_tls13_ciphersuites(tls13)
     return context
 
 

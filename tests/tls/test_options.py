@@ -112,6 +112,39 @@ def test_tls13SuiteRestricted(ca: CertificateAuthority, certdir: Path) -> None:
     assert handshake(serve(tls), clientContext(ca)).cipher == "TLS_CHACHA20_POLY1305_SHA256"
 
 
+@pytest.mark.parametrize(("tls13", "expected"), [
+    # OpenSSL's clients list AES-256-GCM first.
+    (None, "TLS_AES_128_GCM_SHA256"),
+    (b"TLS_CHACHA20_POLY1305_SHA256:TLS_AES_128_GCM_SHA256", "TLS_CHACHA20_POLY1305_SHA256"),
+])
+def test_tls13SuiteAsGoChooses(
+    ca: CertificateAuthority, certdir: Path, tls13: bytes | None, expected: str
+) -> None:
+    """
+    TLS 1.3 gets AES-128-GCM whatever the client prefers, unless it prefers
+    ChaCha20-Poly1305: the suite a Go server (distribution) chooses.
+    """
+    result = handshake(serve(simpleConfig(ca, certdir)), clientContext(ca, tls13=tls13))
+    assert result.cipher == expected
+
+
+@pytest.mark.parametrize(("ciphers", "expected"), [
+    (None, "ECDHE-RSA-AES128-GCM-SHA256"),
+    (b"ECDHE-RSA-AES256-GCM-SHA384:ECDHE-RSA-AES128-GCM-SHA256",
+     "ECDHE-RSA-AES128-GCM-SHA256"),
+    (b"ECDHE-RSA-CHACHA20-POLY1305:ECDHE-RSA-AES128-GCM-SHA256",
+     "ECDHE-RSA-CHACHA20-POLY1305"),
+])
+def test_tls12SuiteAsGoChooses(
+    ca: CertificateAuthority, certdir: Path, ciphers: bytes | None, expected: str
+) -> None:
+    """TLS 1.2 suites are chosen in Go's order too, ChaCha20 first only for clients preferring it."""
+    cert, key = serverPair(certdir, ca.issue(keyType="rsa"))
+    client = clientContext(ca, maximum=SSL.TLS1_2_VERSION, ciphers=ciphers)
+    result = handshake(serve(TLSConfig(certificate=cert, key=key)), client)
+    assert result.cipher == expected
+
+
 def test_onlyUnofferedSuitesRefused(ca: CertificateAuthority, certdir: Path) -> None:
     """A list of only suites this OpenSSL lacks (RC4, 3DES) fails at ciphersuites."""
     tls = simpleConfig(
