@@ -107,10 +107,10 @@ def select(names: Sequence[str]) -> CipherSelection:
     @return: the OpenSSL settings, each list in Go's order of preference.
     @raise KeyError: for an unknown name.
     """
+    for name in names:
+        if not is_known(name):
+            raise KeyError(name)
     listed = set(names or DEFAULT_SUITES)
-    unknown = sorted(name for name in listed if not is_known(name))
-    if unknown:
-        raise KeyError(unknown[0])
     tls12 = [openssl for name, openssl in TLS12_SUITES.items() if name in listed]
     tls13 = [openssl for name, openssl in TLS13_SUITES.items() if name in listed]
     if not tls13:
