@@ -7,6 +7,9 @@ every JSON line.
 Under twistd, L{observerFactory} is handed to twistd as its C{--logger}, so
 twistd still decides nothing else: it starts logging before it daemonises,
 and C{--logfile} / C{--nodaemon} choose where lines go as usual.
+
+Every value a log line takes from a request (a user name, a path, a header)
+goes through L{loggable} first, so that a client cannot forge log lines.
 """
 
 from __future__ import annotations
@@ -29,6 +32,28 @@ from twisted.logger import (
 from twisted.python.failure import Failure
 from twisted.python.logfile import LogFile
 from zope.interface import implementer
+
+
+def loggable(value: str | bytes) -> str:
+    r"""
+    Make a value taken from a request safe to put in a log line: control
+    characters (C0, DEL, C1), line and paragraph separators and other
+    characters that do not print are escaped as C{repr} escapes them
+    (C{\r}, C{\n}, C{\x1b}, C{\u2028}), and backslashes are doubled, so
+    a value can neither end a line nor pass for another.
+
+    @param value: text, or bytes (read as UTF-8, an undecodable byte
+        written as C{\xNN}).
+    @return: printable text.
+    """
+    if isinstance(value, bytes):
+        value = value.replace(b"\\", b"\\\\").decode("utf-8", "backslashreplace")
+    else:
+        value = value.replace("\\", "\\\\")
+    if value.isprintable():
+        return value
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in value)
+
 
 #: distribution's level names, as in C{log.level}.
 LEVELS = {

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 from twisted.internet.defer import Deferred
-from twisted.logger import LogLevel, globalLogPublisher
+from twisted.logger import LogLevel, formatEvent, globalLogPublisher
 from twisted.web.server import NOT_DONE_YET
 from twisted.web.test.requesthelper import DummyRequest
 
@@ -118,6 +118,16 @@ def test_failure_logged_without_password(htpasswdRegistry: InMemoryRegistry,
     event = warnings[0]
     assert event["user"] == "alice" and event["client"]
     assert "s3cr3t-guess" not in repr(event)
+
+
+def test_failure_logged_on_one_line(htpasswdRegistry: InMemoryRegistry,
+                                    logged: list[dict[str, Any]]) -> None:
+    """A user name with CR/LF and an escape is logged escaped, on one line."""
+    htpasswdRegistry.request("GET", "/v2/", headers=basic("eve\r\nforged line\x1b[2J", "x"))
+    [line] = [formatEvent(e) for e in logged if e.get("log_level") == LogLevel.warn
+              and "authentication failed" in e.get("log_format", "")]
+    assert "(user eve\\r\\nforged line\\x1b[2J)" in line
+    assert line.isprintable()
 
 
 def test_token_challenge_scope(tokenRegistry: InMemoryRegistry) -> None:

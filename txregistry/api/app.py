@@ -35,6 +35,7 @@ from txregistry.auth.factory import makeAccessController
 from txregistry.auth.resource import AuthResource
 from txregistry.errors import RegistryError, Unknown, Unsupported
 from txregistry.interfaces import IStorageDriver
+from txregistry.logging import loggable
 from txregistry.storage.registry import Registry
 from txregistry.urlpolicy import URLPolicy
 
@@ -167,7 +168,7 @@ class RegistryApp:
     @app.handle_errors(Exception)
     def unexpectedError(self, request: IRequest, failure: Failure) -> bytes:
         self.log.failure("handling {method} {path}", failure,
-                         method=request.method, path=request.path)
+                         method=loggable(request.method), path=loggable(request.path))
         return respondError(request, Unknown())
 
 
@@ -226,7 +227,8 @@ class _PullResource(Resource):
             if finished:
                 if not failure.check(CancelledError):
                     self._app.log.failure("after {method} {path} finished", failure,
-                                          method=request.method, path=request.path)
+                                          method=loggable(request.method),
+                                          path=loggable(request.path))
                 return None
             if failure.check(RegistryError):
                 return self._app.registryError(request, failure)

@@ -23,6 +23,7 @@ from txregistry.api.requests import respondError
 from txregistry.auth.access import Access, requiredAccess
 from txregistry.auth.interfaces import Challenge, Grant, IAccessController
 from txregistry.errors import RegistryError, Unauthorized, Unknown
+from txregistry.logging import loggable
 
 
 def clientAddress(request: IRequest) -> str:
@@ -77,7 +78,8 @@ class AuthResource(Resource):
         waiting = True
         cast(Request, request).notifyFinish().addErrback(gone.append)
         d.addErrback(lambda f: self.log.failure("answering {method} {path}", f,
-                                                method=request.method, path=request.path))
+                                                method=loggable(request.method),
+                                                path=loggable(request.path)))
         return NOT_DONE_YET
 
     def _decided(self, request: IRequest, accesses: tuple[Access, ...],
@@ -86,7 +88,7 @@ class AuthResource(Resource):
             return self._wrapped.render(request)
         if result.check(Challenge) is None:
             self.log.failure("authorising {method} {path}", result,
-                             method=request.method, path=request.path)
+                             method=loggable(request.method), path=loggable(request.path))
             return respondError(request, Unknown())
         challenge = cast(Challenge, result.value)
         self._logRefusal(request, challenge)
@@ -96,9 +98,9 @@ class AuthResource(Resource):
         return respondError(request, error)
 
     def _logRefusal(self, request: IRequest, challenge: Challenge) -> None:
-        fields = dict(client=clientAddress(request), user=challenge.user or "-",
-                      reason=challenge.reason, method=request.method.decode("latin-1"),
-                      path=request.path.decode("latin-1"))
+        fields = dict(client=loggable(clientAddress(request)),
+                      user=loggable(challenge.user or "-"), reason=loggable(challenge.reason),
+                      method=loggable(request.method), path=loggable(request.path))
         if challenge.attempted:
             self.log.warn("authentication failed for {client} (user {user}) on "
                           "{method} {path}: {reason}", **fields)

@@ -14,6 +14,7 @@ from zope.interface import implementer
 
 from txregistry.http.transport import socketTransport
 from txregistry.interfaces import IFileReader
+from txregistry.logging import loggable
 from txregistry.memory import releaser
 
 CHUNK_SIZE = 1024 * 1024
@@ -139,7 +140,7 @@ async def sendFile(request, reader: IFileReader, length: int) -> None:  # type: 
     except CancelledError:
         raise
     except Exception:
-        FileBodyProducer.log.failure("sending {path}", path=request.path)
+        FileBodyProducer.log.failure("sending {path}", path=loggable(request.path))
         request.transport.abortConnection()
         return
     if not request.finished and not request._disconnected:

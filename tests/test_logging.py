@@ -1,0 +1,37 @@
+"""
+Tests for L{txregistry.logging.loggable}: values from requests cannot forge
+log lines.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from txregistry.logging import loggable
+
+
+@pytest.mark.parametrize(("value", "logged"), [
+    ("alice", "alice"),
+    ("caf\u00e9 \u65e5\u672c", "caf\u00e9 \u65e5\u672c"),
+    ("eve\r\nINFO forged line", "eve\\r\\nINFO forged line"),
+    ("\x00\x07\t\x1b[31mred\x7f", "\\x00\\x07\\t\\x1b[31mred\\x7f"),
+    ("\x85next\u2028line\u2029para", "\\x85next\\u2028line\\u2029para"),
+    ("\u202egnp.exe", "\\u202egnp.exe"),
+    ("back\\slash\\n", "back\\\\slash\\\\n"),
+    (b"GET", "GET"),
+    (b"/v2/a\r\nb\xff", "/v2/a\\r\\nb\\xff"),
+    (b"\\xff\xff", "\\\\xff\\xff"),
+    (b"caf\xc3\xa9", "caf\u00e9"),
+])
+def test_loggable(value: str | bytes, logged: str) -> None:
+    """Controls, separators and invisible characters are escaped as repr does; backslashes doubled."""
+    assert loggable(value) == logged
+
+
+@pytest.mark.parametrize("value", [
+    "".join(map(chr, range(0x00, 0xa0))), bytes(range(256)), "\\\r\n\\\\n",
+])
+def test_oneLine(value: str | bytes) -> None:
+    """Whatever the value, the result is one printable line."""
+    text = loggable(value)
+    assert text.isprintable() and len(text.splitlines()) == 1
