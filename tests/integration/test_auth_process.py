@@ -214,3 +214,19 @@ def test_failures_logged_without_secrets(htpasswdServer: RegistryProcess,
     assert "Pa55-word!" not in log
     assert "authentication failed for 127.0.0.1" in tokenRegistry.log()
     assert "secret-token-value" not in tokenRegistry.log()
+
+
+def test_forged_log_line(htpasswdServer: RegistryProcess) -> None:
+    """A user name with CR/LF makes one failed-login line, escaped; so does a hostile User-Agent."""
+    forged = "eve\r\n2026-01-01 [-] authenticated alice\x1b[2K"
+    headers = basic(forged, "x") | {"User-Agent": "agent\x1b[2K\x85"}
+    assert http_request(htpasswdServer.base_url, "GET", "/v2/", headers=headers)[0] == 401
+    deadline = time.monotonic() + 5
+    while '"agent' not in htpasswdServer.log() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    lines = htpasswdServer.log().splitlines()
+    [failed] = [line for line in lines if "authentication failed" in line]
+    assert "(user eve\\r\\n2026-01-01 [-] authenticated alice\\x1b[2K)" in failed
+    assert not any(line.startswith("2026-01-01") or "\x1b" in line for line in lines)
+    [access] = [line for line in lines if '"agent' in line]
+    assert '"GET /v2/ HTTP/1.1" 401' in access and '"agent\\x1b[2K\\x85"' in access
