@@ -73,7 +73,8 @@ def blobStored(driver: Any, digest: Digest) -> bool:
 
 def rawExchange(registry: Any, method: str, path: str,
                 headers: dict[str, str] | None = None, body: bytes = b"",
-                chunked: bool = False) -> tuple[int, dict[str, list[str]], bytes]:
+                chunked: bool = False,
+                host: str = "registry.test") -> tuple[int, dict[str, list[str]], bytes]:
     """
     Send one request to the registry's site as bytes on a fake connection,
     and parse the bytes it answers.  Unlike the agent of
@@ -82,9 +83,10 @@ def rawExchange(registry: Any, method: str, path: str,
 
     @param chunked: send the body with chunked transfer encoding (in 64 KiB
         chunks) rather than with a C{Content-Length}.
+    @param host: the C{Host} header's value.
     @return: the status, the headers (lowercased names) and the body.
     """
-    lines = [f"{method} {path} HTTP/1.1", "Host: registry.test", "Connection: close"]
+    lines = [f"{method} {path} HTTP/1.1", f"Host: {host}", "Connection: close"]
     for name, value in (headers or {}).items():
         lines.append(f"{name}: {value}")
     if chunked:

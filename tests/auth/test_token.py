@@ -317,13 +317,17 @@ def test_basic_credentials_challenged(controller: TokenAccessController) -> None
     assert b"error=" not in result.value.headers[b"WWW-Authenticate"]
 
 
-def test_autoredirect(verifier: TokenVerifier) -> None:
-    """With autoredirect, the realm is the path on the host the client used."""
+@pytest.mark.parametrize("proto, realm", [
+    (b"http", "http://registry.example:5000/auth/tok"),
+    (b'x",a="b', "https://registry.example:5000/auth/tok"),
+])
+def test_autoredirect(verifier: TokenVerifier, proto: bytes, realm: str) -> None:
+    """With autoredirect, the realm is on the host the client used (https unless forwarded http)."""
     controller = TokenAccessController("https://ignored", "svc", verifier,
                                        autoredirect=True, autoredirectpath="/auth/tok")
-    request = requestWith(None, host=b"registry.example:5000", x_forwarded_proto=b"http")
+    request = requestWith(None, host=b"registry.example:5000", x_forwarded_proto=proto)
     header = outcome(controller, request, []).value.headers[b"WWW-Authenticate"]
-    assert header == b'Bearer realm="http://registry.example:5000/auth/tok",service="svc"'
+    assert header == f'Bearer realm="{realm}",service="svc"'.encode()
 
 
 @pytest.mark.parametrize("header, expected", [

@@ -360,6 +360,10 @@ def test_unknown_key_suggestion(load: Loader) -> None:
         ("http:\n  headers:\n    X-A: nosniff\n", r"^http.headers.X-A: must be a list"),
         ("http:\n  prefix: registry/\n", "^http.prefix: must start with '/'"),
         ("http:\n  host: registry.example.com\n", "^http.host: must be an absolute"),
+        ("http:\n  host: https://u@registry.example.com\n", "^http.host: must be an absolute"),
+        ("http:\n  host: https://registry.example.com/?a=b\n", "^http.host: must be an absolute"),
+        ("http:\n  host: https://registry example\n", "^http.host: must be an absolute"),
+        ("http:\n  host: 'https://[::1'\n", "^http.host: must be an absolute"),
         ("http:\n  endpoints: tcp:5000\n", "^http.endpoints: must be a list"),
         (
             "http:\n  endpoints: [bogus:1]\n",

@@ -8,6 +8,7 @@ from __future__ import annotations
 import re
 from collections.abc import Coroutine
 from typing import Any, cast
+from urllib.parse import urlsplit
 
 from klein import Klein
 from twisted.internet.defer import CancelledError, Deferred
@@ -33,6 +34,7 @@ from txregistry.api.requests import (
 from txregistry.api.uploads import UploadHandlers
 from txregistry.auth.factory import makeAccessController
 from txregistry.auth.resource import AuthResource
+from txregistry.baseurl import hostIsValid
 from txregistry.errors import RegistryError, Unknown, Unsupported
 from txregistry.interfaces import IStorageDriver
 from txregistry.logging import loggable
@@ -81,9 +83,9 @@ class RegistryApp:
         @return: the resource serving the API (pulls of manifests and blobs
             routed by L{_PullResource}, the rest by Klein), which adds the
             API version header and C{http.headers} to every response,
-            refuses every write in read-only mode
-            (C{storage.maintenance.readonly}), and lets through only the
-            requests its C{auth} provider allows.
+            refuses a request whose C{Host} is malformed, refuses every
+            write in read-only mode (C{storage.maintenance.readonly}), and
+            lets through only the requests its C{auth} provider allows.
         @raise ValueError: if a file the C{auth} section names cannot be
             loaded.
         """
@@ -93,7 +95,7 @@ class RegistryApp:
             served = AuthResource(served, controller)
         if self.config.storage.maintenance.readonly_enabled:
             served = ReadOnlyResource(served)
-        return _HeaderResource(served, self.config.http.headers)
+        return _HeaderResource(_HostCheckResource(served), self.config.http.headers)
 
     @app.route("/v2/", methods=["GET", "HEAD"])
     def base(self, request: IRequest) -> bytes:
@@ -159,7 +161,10 @@ class RegistryApp:
     def routingError(self, request: IRequest, failure: Failure) -> bytes:
         error = cast(HTTPException, failure.value)
         if isinstance(error, RequestRedirect):
-            request.setHeader(b"Location", error.new_url.encode("utf-8"))
+            # Relative, as distribution's: the URL Klein builds names the
+            # request's Host.
+            target = urlsplit(error.new_url)._replace(scheme="", netloc="").geturl()
+            request.setHeader(b"Location", target.encode("utf-8"))
             return respond(request, error.code)
         if error.code == 405:
             return respondError(request, Unsupported(message="method not allowed"))
@@ -189,6 +194,25 @@ class _HeaderResource(Resource):
     def render(self, request: IRequest) -> Any:
         for name, value in self._headers:
             request.responseHeaders.addRawHeader(name, value)
+        return self._wrapped.render(request)
+
+
+class _HostCheckResource(Resource):
+    """
+    Refuses a request whose C{Host} is malformed (400, as Go's server does),
+    so that no URL the registry gives, nor any challenge, is built from it.
+    """
+
+    isLeaf = True
+
+    def __init__(self, wrapped: IResource) -> None:
+        super().__init__()
+        self._wrapped = wrapped
+
+    def render(self, request: IRequest) -> Any:
+        if not hostIsValid(request):
+            return respondError(request, Unsupported(message="malformed Host header",
+                                                     status=400))
         return self._wrapped.render(request)
 
 

@@ -13,6 +13,7 @@ from twisted.internet.interfaces import IConsumer
 from twisted.web.iweb import IRequest
 from zope.interface import implementer
 
+from txregistry import baseurl
 from txregistry.digest import Digest, InvalidDigest
 from txregistry.errors import DigestInvalid, NameInvalid, RegistryError
 from txregistry.http.body import RequestBodyError
@@ -72,17 +73,11 @@ def header(request: IRequest, name: str) -> str | None:
 
 def absoluteURL(request: IRequest, config: Any, path: str) -> str:
     """
-    @return: the URL of C{path} on this registry, as distribution gives it:
-        absolute (from C{http.host} or the request's C{Host}), unless
-        C{http.relativeurls} is set.
+    @param config: the C{http} section.
+    @return: the URL of C{path} on this registry, as distribution gives it
+        (see L{txregistry.baseurl}).
     """
-    if config.relativeurls:
-        return path
-    if config.host:
-        return config.host.rstrip("/") + path
-    host = request.getHeader(b"host") or b"localhost"
-    scheme = "https" if request.isSecure() else "http"
-    return f"{scheme}://{host.decode('latin-1')}{path}"
+    return baseurl.absoluteURL(request, path, config.host, config.relativeurls)
 
 
 def respond(request: IRequest, status: int, headers: dict[str, str] | None = None,

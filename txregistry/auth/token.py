@@ -31,6 +31,7 @@ from zope.interface import implementer
 from txregistry.auth.access import Access, quoted, scopeParam
 from txregistry.auth.interfaces import Challenge, Grant, IAccessController
 from txregistry.auth.keys import PublicKey, TrustedKeys, thumbprint
+from txregistry.baseurl import forwardedProto, requestHost
 from txregistry.cache import LRUCache
 
 #: The signing algorithms accepted by default: distribution's defaults less
@@ -240,7 +241,8 @@ class TokenAccessController:
         @param verifier: checks the tokens.
         @param autoredirect: give, instead of C{realm}, the URL of
             C{autoredirectpath} on the host the request was sent to
-            (C{https}, or the scheme of C{X-Forwarded-Proto}).
+            (C{https}, or the scheme of C{X-Forwarded-Proto}), as
+            distribution does.
         """
         self.realm = realm
         self.service = service
@@ -257,9 +259,7 @@ class TokenAccessController:
         """
         realm = self.realm
         if self.autoredirect:
-            scheme = request.getHeader(b"x-forwarded-proto") or b"https"
-            host = request.getHeader(b"host") or b""
-            realm = (f"{scheme.decode('latin-1')}://{host.decode('latin-1')}"
+            realm = (f"{forwardedProto(request) or 'https'}://{requestHost(request)}"
                      f"{self.autoredirectpath}")
         value = f"Bearer realm={quoted(realm)},service={quoted(self.service)}"
         scope = scopeParam(accesses)

@@ -17,6 +17,7 @@ from urllib.parse import urlsplit
 from twisted.internet.endpoints import serverFromString
 from twisted.internet.testing import MemoryReactor
 
+from txregistry.baseurl import isValidAuthority
 from txregistry.config._reader import Section, as_string, describe
 from txregistry.config._yaml import resolved
 from txregistry.config.environ import SECTIONS, STORAGE_GENERIC_KEYS
@@ -430,6 +431,19 @@ def _parse_reporting(section: Section) -> ReportingConfig:
     )
 
 
+def _is_base_url(url: str) -> bool:
+    """
+    @return: whether C{url} can be C{http.host}: an absolute http or https
+        URL whose host is valid, with no user, query or fragment.
+    """
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return False
+    return (parts.scheme in ("http", "https") and isValidAuthority(parts.netloc)
+            and not parts.query and not parts.fragment)
+
+
 def _parse_http(root: Section, cwd: str) -> HTTPConfig:
     http = root.section(
         "http",
@@ -457,13 +471,12 @@ def _parse_http(root: Section, cwd: str) -> HTTPConfig:
     if prefix and not prefix.startswith("/"):
         raise ConfigError(http.path("prefix"), f"must start with '/', got {prefix!r}")
     host = http.string("host", None)
-    if host is not None:
-        parts = urlsplit(host)
-        if parts.scheme not in ("http", "https") or not parts.netloc:
-            raise ConfigError(
-                http.path("host"),
-                f"must be an absolute http:// or https:// URL, got {host!r}",
-            )
+    if host is not None and not _is_base_url(host):
+        raise ConfigError(
+            http.path("host"),
+            "must be an absolute http:// or https:// URL, with no user, query "
+            f"or fragment, got {host!r}",
+        )
     http2_disabled = http.section("http2", ("disabled",)).boolean("disabled", False)
     tls = _parse_tls(http, cwd, http2_disabled)
     endpoints = http.string_list("endpoints")
