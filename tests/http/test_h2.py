@@ -6,6 +6,8 @@ paused by flow control, and refusable before the body ends.
 from __future__ import annotations
 
 import random
+import subprocess
+import sys
 from typing import Any
 
 import h2.config
@@ -178,6 +180,7 @@ def test_frameReprIsHyperframes(size: int) -> None:
     The cheap frame repr gives hyperframe's text (the first 10 bytes in hex,
     then "..." if there were more), and is the one h2's frames use.
     """
+    RegistryH2Connection()
     data = bytes(range(256)) * (size // 256) + bytes(range(size % 256))
     frame = DataFrame(1, data)
     full = data.hex()
@@ -193,6 +196,7 @@ def test_dataFrameReprIsHyperframes(size: int, padLength: int, monkeypatch: Any)
     A C{DATA} frame's repr, padded or not, is the text hyperframe makes
     from its serialized body, without serializing it.
     """
+    RegistryH2Connection()
     data = bytes(range(256)) * (size // 256) + bytes(range(size % 256))
     frame = DataFrame(1, data, pad_length=padLength,
                       flags=["PADDED"] if padLength else [])
@@ -202,6 +206,31 @@ def test_dataFrameReprIsHyperframes(size: int, padLength: int, monkeypatch: Any)
         raise AssertionError("the body was serialized")
     monkeypatch.setattr(frame, "serialize_body", copyOfThePayload)
     assert repr(frame) == expected
+
+
+def test_cheapReprsInstalledWhenHTTP2IsBuiltNotOnImport() -> None:
+    """
+    Importing the HTTP modules leaves hyperframe's reprs alone; building an
+    HTTP/2 connection installs the cheap ones, and building another changes
+    nothing.
+    """
+    script = """
+import hyperframe.frame as frame
+original = (frame._raw_data_repr, frame.DataFrame._body_repr)
+import txregistry.http.site, txregistry.http.h2, txregistry.http.h2state as h2state
+assert (frame._raw_data_repr, frame.DataFrame._body_repr) == original, "patched on import"
+from txregistry.http.h2 import RegistryH2Connection
+RegistryH2Connection()
+installed = (frame._raw_data_repr, frame.DataFrame._body_repr)
+assert installed == (h2state.shortDataRepr, h2state.dataBodyRepr), installed
+RegistryH2Connection()
+assert (frame._raw_data_repr, frame.DataFrame._body_repr) == installed
+print(repr(frame.DataFrame(1, b"x" * 11)))
+"""
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                            check=False)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == "DataFrame(stream_id=1, flags=[]): <hex:78787878787878787878...>\n"
 
 
 def test_coalesceDataJoinsRunsOfOneStream() -> None:

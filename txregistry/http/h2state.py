@@ -51,8 +51,15 @@ def dataBodyRepr(frame: hyperframe.frame.DataFrame) -> str:
     return _hexRepr(head, len(padding) + len(frame.data) + frame.pad_length)
 
 
-hyperframe.frame._raw_data_repr = shortDataRepr
-hyperframe.frame.DataFrame._body_repr = dataBodyRepr  # type: ignore[method-assign,assignment]
+def installCheapReprs() -> None:
+    """
+    Give hyperframe's frames the reprs above (L{shortDataRepr},
+    L{dataBodyRepr}), which replace its own for the whole process.  Called
+    when an HTTP/2 connection is built, not on import; doing it again
+    changes nothing.
+    """
+    hyperframe.frame._raw_data_repr = shortDataRepr
+    hyperframe.frame.DataFrame._body_repr = dataBodyRepr  # type: ignore[method-assign,assignment]
 
 
 def coalesceData(events: list[Event]) -> list[Event]:
@@ -173,6 +180,7 @@ class StreamingH2Connection(h2.connection.H2Connection):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        installCheapReprs()
         self.incoming_buffer = ReadsFrameBuffer(server=not self.config.client_side)
 
     def receive_data(self, data: Any) -> list[Event]:
