@@ -10,8 +10,10 @@ else fails with L{txregistry.storage.driver.errors.InvalidPath}.
 
 from __future__ import annotations
 
+import builtins
 from dataclasses import dataclass
 
+from twisted.internet.defer import Deferred
 from twisted.internet.interfaces import IConsumer
 from zope.interface import Attribute, Interface
 
@@ -38,7 +40,7 @@ class IFileReader(Interface):
     Sequential reads from one stored file, opened at some offset.
     """
 
-    def read(size: int):  # type: ignore[no-untyped-def]
+    def read(size: int) -> Deferred[bytes]:
         """
         Read up to C{size} bytes from the current position.
 
@@ -48,7 +50,7 @@ class IFileReader(Interface):
             of the file.
         """
 
-    def close():  # type: ignore[no-untyped-def]
+    def close() -> Deferred[None]:
         """
         Release the file.  Reads after this fail.  Safe to call twice.
 
@@ -69,18 +71,18 @@ class IFileWriter(IConsumer):
     Exactly one of L{close}, L{commit} or L{cancel} ends a writer.
     """
 
-    def write(data: bytes):  # type: ignore[no-untyped-def]
+    def write(data: bytes) -> None:
         """
         Queue C{data} to be appended.
         """
 
-    def size():  # type: ignore[no-untyped-def]
+    def size() -> int:
         """
         @return: the file's size, counting every byte given to L{write} so
             far (queued or stored), as an L{int}.
         """
 
-    def close():  # type: ignore[no-untyped-def]
+    def close() -> Deferred[None]:
         """
         Store all queued bytes and release the file.  The content stays, and
         a later C{writer(path, append=True)} continues it.
@@ -88,7 +90,7 @@ class IFileWriter(IConsumer):
         @return: a L{Deferred} firing when the bytes are stored.
         """
 
-    def commit():  # type: ignore[no-untyped-def]
+    def commit() -> Deferred[None]:
         """
         Store all queued bytes durably (synced to stable storage where the
         driver can) and release the file.
@@ -96,7 +98,7 @@ class IFileWriter(IConsumer):
         @return: a L{Deferred} firing when the content is durable.
         """
 
-    def cancel():  # type: ignore[no-untyped-def]
+    def cancel() -> Deferred[None]:
         """
         Drop the queued bytes, release the file and remove it.
 
@@ -113,13 +115,13 @@ class IStorageDriver(Interface):
 
     name = Attribute("The driver's name, as in the configuration: C{str}.")
 
-    def getContent(path: str):  # type: ignore[no-untyped-def]
+    def getContent(path: str) -> Deferred[bytes]:
         """
         @return: a L{Deferred} firing with the whole content of a (small) file.
         @raise PathNotFound: (asynchronously) if there is no such file.
         """
 
-    def getContents(paths: list[str]):  # type: ignore[no-untyped-def]
+    def getContents(paths: list[str]) -> Deferred[list[bytes | None]]:
         """
         Read several small files at once (one round trip to the storage
         where the driver can).
@@ -128,7 +130,7 @@ class IStorageDriver(Interface):
             L{None} for a file that does not exist.
         """
 
-    def putContent(path: str, content: bytes, durable: bool = True):  # type: ignore[no-untyped-def]
+    def putContent(path: str, content: bytes, durable: bool = True) -> Deferred[None]:
         """
         Replace the content of a (small) file atomically and durably: a
         reader sees the old content or the new one, never a part.
@@ -139,7 +141,7 @@ class IStorageDriver(Interface):
             syncing.
         """
 
-    def reader(path: str, offset: int = 0):  # type: ignore[no-untyped-def]
+    def reader(path: str, offset: int = 0) -> Deferred[IFileReader]:
         """
         @return: a L{Deferred} firing with an L{IFileReader} positioned at
             C{offset}.
@@ -147,7 +149,7 @@ class IStorageDriver(Interface):
         @raise InvalidOffset: if C{offset} is negative or past the end.
         """
 
-    def writer(path: str, append: bool = False):  # type: ignore[no-untyped-def]
+    def writer(path: str, append: bool = False) -> Deferred[IFileWriter]:
         """
         @return: a L{Deferred} firing with an L{IFileWriter}; with C{append}
             it continues an existing file (which must exist), else it starts
@@ -156,39 +158,39 @@ class IStorageDriver(Interface):
         @raise PathBusy: if another writer holds the file.
         """
 
-    def stat(path: str):  # type: ignore[no-untyped-def]
+    def stat(path: str) -> Deferred[FileInfo]:
         """
         @return: a L{Deferred} firing with the path's L{FileInfo}.
         @raise PathNotFound: if nothing is stored at or below C{path}.
         """
 
-    def list(path: str):  # type: ignore[no-untyped-def]
+    def list(path: str) -> Deferred[builtins.list[str]]:
         """
         @return: a L{Deferred} firing with the sorted full paths of the
             direct children of the directory C{path}.
         @raise PathNotFound: if the directory does not exist.
         """
 
-    def move(source: str, dest: str):  # type: ignore[no-untyped-def]
+    def move(source: str, dest: str) -> Deferred[None]:
         """
         Move a file, replacing C{dest} if it exists, atomically where the
         storage allows.  Parent directories of C{dest} are created.
         @raise PathNotFound: if C{source} does not exist.
         """
 
-    def delete(path: str):  # type: ignore[no-untyped-def]
+    def delete(path: str) -> Deferred[None]:
         """
         Remove a file, or a directory and all below it.
         @raise PathNotFound: if nothing is stored at or below C{path}.
         """
 
-    def redirectURL(path: str, method: str):  # type: ignore[no-untyped-def]
+    def redirectURL(path: str, method: str) -> Deferred[str | None]:
         """
         @return: a L{Deferred} firing with a URL a client may fetch the
             content from directly, or L{None} where the driver has none.
         """
 
-    def walk(path: str):  # type: ignore[no-untyped-def]
+    def walk(path: str) -> Deferred[builtins.list[FileInfo]]:
         """
         @return: a L{Deferred} firing with the L{FileInfo} of every file and
             directory below C{path} (not C{path} itself), sorted by path.

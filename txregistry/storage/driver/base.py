@@ -14,7 +14,8 @@ moved, deleted or read there.
 from __future__ import annotations
 
 import re
-from typing import Any, cast
+from collections.abc import Callable
+from typing import Any, TypeVar, cast
 
 from twisted.internet.defer import Deferred, fail, maybeDeferred
 from twisted.python.failure import Failure
@@ -28,6 +29,7 @@ _NAME = re.compile(r"[A-Za-z0-9._-]+")
 _PATH = re.compile(r"(?:/(?!\.\.?(?:/|\Z))[A-Za-z0-9._-]+)+")
 Paths = list[str]
 Infos = list[FileInfo]
+T = TypeVar("T")
 
 
 def isValidName(name: str) -> bool:
@@ -54,7 +56,7 @@ def _normalise(failure: Failure, name: str) -> Failure:
     return Failure(UnexpectedError(name, cast(BaseException, failure.value)))
 
 
-def _guard(name: str, call: Any, *args: Any) -> Deferred[Any]:
+def _guard(name: str, call: Callable[..., Deferred[T]], *args: Any) -> Deferred[T]:
     return maybeDeferred(call, *args).addErrback(_normalise, name)
 
 
@@ -73,15 +75,15 @@ class CheckedDriver:
         self._driver = driver
         self.name: str = driver.name
 
-    def _call(self, method: str, paths: tuple[str, ...], *args: Any,
-              allowRoot: bool = False) -> Deferred[Any]:
+    def _call(self, method: Callable[..., Deferred[T]], paths: tuple[str, ...], *args: Any,
+              allowRoot: bool = False) -> Deferred[T]:
         for path in paths:
             if not isValidPath(path, allowRoot):
                 return fail(InvalidPath(self.name, path))
-        return _guard(self.name, getattr(self._driver, method), *paths, *args)
+        return _guard(self.name, method, *paths, *args)
 
     def getContent(self, path: str) -> Deferred[bytes]:
-        return self._call("getContent", (path,))
+        return self._call(self._driver.getContent, (path,))
 
     def getContents(self, paths: list[str]) -> Deferred[list[bytes | None]]:
         for path in paths:
@@ -90,35 +92,35 @@ class CheckedDriver:
         return _guard(self.name, self._driver.getContents, list(paths))
 
     def putContent(self, path: str, content: bytes, durable: bool = True) -> Deferred[None]:
-        return self._call("putContent", (path,), content, durable)
+        return self._call(self._driver.putContent, (path,), content, durable)
 
     def reader(self, path: str, offset: int = 0) -> Deferred[IFileReader]:
         if isValidPath(path) and offset < 0:
             return fail(InvalidOffset(self.name, path, offset))
-        d = self._call("reader", (path,), offset)
+        d = self._call(self._driver.reader, (path,), offset)
         return d.addCallback(_CheckedReader, self.name)
 
     def writer(self, path: str, append: bool = False) -> Deferred[IFileWriter]:
-        d = self._call("writer", (path,), append)
+        d = self._call(self._driver.writer, (path,), append)
         return d.addCallback(_CheckedWriter, self.name)
 
-    def stat(self, path: str) -> Deferred[Any]:
-        return self._call("stat", (path,), allowRoot=True)
+    def stat(self, path: str) -> Deferred[FileInfo]:
+        return self._call(self._driver.stat, (path,), allowRoot=True)
 
     def list(self, path: str) -> Deferred[Paths]:
-        return self._call("list", (path,), allowRoot=True)
+        return self._call(self._driver.list, (path,), allowRoot=True)
 
     def move(self, source: str, dest: str) -> Deferred[None]:
-        return self._call("move", (source, dest))
+        return self._call(self._driver.move, (source, dest))
 
     def delete(self, path: str) -> Deferred[None]:
-        return self._call("delete", (path,))
+        return self._call(self._driver.delete, (path,))
 
     def redirectURL(self, path: str, method: str) -> Deferred[str | None]:
-        return self._call("redirectURL", (path,), method)
+        return self._call(self._driver.redirectURL, (path,), method)
 
     def walk(self, path: str) -> Deferred[Infos]:
-        return self._call("walk", (path,), allowRoot=True)
+        return self._call(self._driver.walk, (path,), allowRoot=True)
 
 
 @implementer(IFileReader)

@@ -8,7 +8,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from functools import wraps
-from typing import Any
+from typing import ParamSpec, TypeVar
 
 from twisted.internet.defer import Deferred, maybeDeferred, succeed
 from twisted.internet.interfaces import IProducer
@@ -24,6 +24,8 @@ from txregistry.storage.driver.errors import (
 )
 
 _NAME = "inmemory"
+P = ParamSpec("P")
+R = TypeVar("R")
 
 
 class _File:
@@ -32,10 +34,10 @@ class _File:
         self.modTime = time.time()
 
 
-def _deferred(method: Callable[..., Any]) -> Callable[..., Deferred[Any]]:
+def _deferred(method: Callable[P, R]) -> Callable[P, Deferred[R]]:
     @wraps(method)
-    def call(*args: Any) -> Deferred[Any]:
-        return maybeDeferred(method, *args)
+    def call(*args: P.args, **kwargs: P.kwargs) -> Deferred[R]:
+        return maybeDeferred(method, *args, **kwargs)
     return call
 
 
