@@ -15,7 +15,7 @@ import pytest_twisted
 import treq
 import yaml
 from twisted.application.internet import StreamServerEndpointService
-from twisted.application.service import IService, MultiService
+from twisted.application.service import MultiService
 from twisted.internet import defer, reactor
 from twisted.internet.testing import MemoryReactorClock
 from twisted.logger import Logger
@@ -24,6 +24,8 @@ from twisted.scripts.twistd import ServerOptions
 
 from txregistry import logging as registry_logging
 from txregistry import service as service_module
+from txregistry.http.site import RegistrySite
+from txregistry.storage.driver.factory import ThreadPoolService
 from txregistry.tap import Options, makeService
 
 LOOPBACK_ANY_PORT = "tcp:0:interface=127.0.0.1"
@@ -153,7 +155,8 @@ def test_missingConfigIsUsageError(tmp_path: Path) -> None:
 
 def test_makeServiceTree(tmp_path: Path) -> None:
     """makeService builds a MultiService with the driver's services and one
-    listener per --listen, all serving one site."""
+    listener per --listen, all serving one site; starting it starts them."""
+    memory = MemoryReactorClock()
     options = Options()
     options.parseOptions(
         [
@@ -165,14 +168,22 @@ def test_makeServiceTree(tmp_path: Path) -> None:
             LOOPBACK_ANY_PORT,
         ]
     )
-    top = makeService(options)
+    top = makeService(options, reactor=memory)
     assert isinstance(top, MultiService)
-    assert IService.providedBy(top)
     found = listeners(top)
     assert len(found) == 2
+    assert isinstance(found[0].factory, RegistrySite)
     assert found[0].factory is found[1].factory
-    # The filesystem driver runs a thread pool service.
-    assert len(list(top)) > len(found)
+    # The filesystem driver's thread pools: its file I/O and its metadata.
+    pools = [s.pool for s in top if isinstance(s, ThreadPoolService)]
+    assert sorted(pool.name for pool in pools) == ["txregistry-metadata", "txregistry-storage"]
+    top.startService()
+    try:
+        assert all(pool.started for pool in pools)
+        assert len(memory.tcpServers) == 2
+    finally:
+        top.stopService()
+    assert not any(pool.started for pool in pools)
 
 
 def test_listenReplacesConfigAddress(tmp_path: Path) -> None:

@@ -14,15 +14,29 @@ from hypothesis import strategies as st
 from tests.api.support import InMemoryRegistry, imageManifest
 from txregistry.digest import Digest
 
-REGISTRY = InMemoryRegistry(delete_enabled=True)
-BLOB = REGISTRY.pushBlob("known/repo", b"layer data")
-CONFIG = REGISTRY.pushBlob("known/repo", b"{}")
+BLOB = Digest.of(b"layer data")
+CONFIG = Digest.of(b"{}")
 MANIFEST = imageManifest(CONFIG, 2, [(BLOB, 10)])
-REGISTRY.pushManifest("known/repo", "v1", MANIFEST, MANIFEST["mediaType"])
+MANIFEST_DIGEST = Digest.of(json.dumps(MANIFEST).encode())
+
+
+def knownRegistry() -> InMemoryRegistry:
+    """
+    @return: a new registry (deletes enabled) holding C{known/repo}: a
+        layer, a config and a manifest, tagged C{v1}.
+    """
+    registry = InMemoryRegistry(delete_enabled=True)
+    assert registry.pushBlob("known/repo", b"layer data") == BLOB
+    assert registry.pushBlob("known/repo", b"{}") == CONFIG
+    response = registry.pushManifest("known/repo", "v1", MANIFEST, MANIFEST["mediaType"])
+    assert response.code == 201, response.body
+    assert response.headers.getRawHeaders("Docker-Content-Digest") == [str(MANIFEST_DIGEST)]
+    return registry
+
 
 text = st.text(st.characters(codec="utf-8", exclude_categories=("Cs",)), max_size=20)
 names = st.sampled_from(["known/repo", "other", "UPPER", "a/../b", "a//b", "-x", "a" * 300]) | text
-digests = st.sampled_from([str(BLOB), str(CONFIG), "sha512:" + "0" * 128, "sha256:zz",
+digests = st.sampled_from([str(BLOB), str(CONFIG), str(MANIFEST_DIGEST), "sha512:" + "0" * 128, "sha256:zz",
                            "md5:abc", str(Digest.of(b"missing"))]) | text
 references = st.sampled_from(["v1", "latest", "-bad", "x" * 200]) | digests
 segments = st.one_of(
@@ -46,18 +60,39 @@ bodies = st.sampled_from([b"", json.dumps(MANIFEST).encode(), b"{", b"[]",
                           b'{"schemaVersion": 2}']) | st.binary(max_size=64)
 
 
-@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(st.sampled_from(["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"]),
-       segments, queries, headers, bodies)
-def test_neverServerError(method: str, segment: str, query: dict[str, str],
-                          requestHeaders: dict[str, str], body: bytes) -> None:
-    """Random requests over every route never get a 5xx, and their errors are JSON error bodies."""
-    path = "/v2/" + quote(segment, safe="/:@")
-    if query:
-        path += "?" + "&".join(f"{k}={quote(v, safe='')}" for k, v in query.items())
-    safeHeaders = {k: v for k, v in requestHeaders.items() if v.isprintable() and v.isascii()}
-    response = REGISTRY.request(method, path, body if method in ("POST", "PUT", "PATCH") else None,
-                                safeHeaders)
-    assert response.code < 500, (method, path, response.body[:300])
-    if response.code >= 400 and method != "HEAD" and response.code not in (308,):
-        assert "errors" in json.loads(response.body), (method, path, response.body[:300])
+exchanges = st.tuples(st.sampled_from(["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"]),
+                      segments, queries, headers, bodies)
+
+
+def test_knownImageIsServed() -> None:
+    """
+    The registry each example starts from serves the known image by tag and
+    by digest, and its blobs: the names and digests the examples draw reach
+    stored content.
+    """
+    registry = knownRegistry()
+    for path in ["known/repo/manifests/v1", f"known/repo/manifests/{MANIFEST_DIGEST}",
+                 f"known/repo/blobs/{BLOB}", f"known/repo/blobs/{CONFIG}"]:
+        assert registry.request("GET", "/v2/" + path).code == 200, path
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(exchanges, min_size=1, max_size=3))
+def test_neverServerError(sequence: list[tuple[str, str, dict[str, str], dict[str, str], bytes]]) -> None:
+    """
+    Random sequences of requests over every route, each on a registry of its
+    own holding a known image, never get a 5xx, and their errors are JSON
+    error bodies.
+    """
+    registry = knownRegistry()
+    for method, segment, query, requestHeaders, body in sequence:
+        path = "/v2/" + quote(segment, safe="/:@")
+        if query:
+            path += "?" + "&".join(f"{k}={quote(v, safe='')}" for k, v in query.items())
+        safeHeaders = {k: v for k, v in requestHeaders.items() if v.isprintable() and v.isascii()}
+        response = registry.request(method, path,
+                                    body if method in ("POST", "PUT", "PATCH") else None,
+                                    safeHeaders)
+        assert response.code < 500, (method, path, response.body[:300])
+        if response.code >= 400 and method != "HEAD":
+            assert "errors" in json.loads(response.body), (method, path, response.body[:300])
