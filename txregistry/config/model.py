@@ -64,10 +64,13 @@ class FilesystemConfig:
         resolved against the working directory when the configuration is
         loaded).
     @ivar maxthreads: the size of the thread pool for blocking file calls.
+    @ivar uploadmemory: the bytes uploads in flight may hold together
+        (received data waiting for the disk, and direct-I/O buffers).
     """
 
     rootdirectory: str = "/var/lib/registry"
     maxthreads: int = 100
+    uploadmemory: int = 128 * 1024 * 1024
 
 
 @dataclass(frozen=True)

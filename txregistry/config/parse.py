@@ -60,6 +60,8 @@ _LOG_LEVELS = ("error", "warn", "info", "debug")
 
 #: The storage drivers distribution knows, whether or not txregistry has them.
 KNOWN_DRIVERS = ("filesystem", "inmemory", "s3", "azure", "gcs", "swift", "oss")
+#: Two direct-I/O buffers.
+_MIN_UPLOAD_MEMORY = 2 * 1024 * 1024
 
 #: The keys of each C{auth} provider.
 _AUTH_PROVIDERS: Mapping[str, tuple[str, ...]] = {
@@ -255,7 +257,8 @@ def _parse_storage(root: Section, cwd: str) -> StorageConfig:
     parameters: dict[str, object] = {}
     if driver == "filesystem":
         filesystem = _parse_filesystem(
-            storage.section("filesystem", ("rootdirectory", "maxthreads")), cwd
+            storage.section("filesystem", ("rootdirectory", "maxthreads", "uploadmemory")),
+            cwd,
         )
     elif driver == "inmemory":
         storage.section("inmemory", ())
@@ -310,7 +313,16 @@ def _parse_filesystem(section: Section, cwd: str) -> FilesystemConfig:
             os.path.join(cwd, os.path.expanduser(rootdirectory))
         ),
         maxthreads=section.integer("maxthreads", 100, minimum=25),
+        uploadmemory=_uploadMemory(section),
     )
+
+
+def _uploadMemory(section: Section) -> int:
+    default = FilesystemConfig.uploadmemory
+    size = section.size("uploadmemory", default)
+    if size < _MIN_UPLOAD_MEMORY:
+        raise ConfigError(section.path("uploadmemory"), "must be at least 2MiB")
+    return size
 
 
 def _parse_auth(root: Section, cwd: str) -> AuthConfig | None:

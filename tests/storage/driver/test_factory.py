@@ -30,6 +30,7 @@ class Filesystem:
 
     rootdirectory: str = "/var/lib/registry"
     maxthreads: int = 3
+    uploadmemory: int = 8 * 1024 * 1024
 
 
 @dataclass

@@ -62,6 +62,12 @@ class DirectAppender:
     descriptor, so no byte already stored is ever rewritten.  Appends that
     end before the buffer first fills never use direct I/O at all: small
     files are cheaper through the page cache.
+
+    The buffer is mapped on the first write, or lent by the caller
+    (L{attach}), who may take it back between bursts (L{detach}): the
+    appender then writes out what the buffer holds, and the bytes of its
+    last partial block are in the page cache, where the next bytes join
+    them.  Without a buffer, L{writeThrough} appends through the page cache.
     """
 
     def __init__(self, file: IO[bytes], directFd: int, offset: int,
@@ -90,9 +96,44 @@ class DirectAppender:
         self._address = 0
         self._direct = False
 
+    @property
+    def buffered(self) -> bool:
+        """
+        Whether the appender has a buffer (its own or one L{attach} gave).
+        """
+        return self._buffer is not None
+
+    def attach(self, buffer: mmap.mmap) -> None:
+        """
+        Gather bytes in C{buffer} from now on.
+
+        @param buffer: page-aligned memory of the appender's buffer size
+            (an anonymous L{mmap.mmap}); the appender must have none.
+        """
+        if self._buffer is not None or len(buffer) != self._size:
+            raise ValueError(f"attach one buffer of {self._size} bytes to an appender without one")
+        self._buffer = buffer
+        self._view = memoryview(buffer)
+        self._address = ctypes.addressof(ctypes.c_char.from_buffer(buffer))
+
+    def detach(self) -> None:
+        """
+        Write every byte the buffer holds (its whole blocks directly once
+        the appender writes directly, the rest through the page cache), then
+        let the buffer go: an appender between bursts of data holds no more
+        than its descriptors.
+        """
+        if self._buffer is None:
+            return
+        try:
+            self._writeOut()
+        finally:
+            self._release()
+
     def write(self, chunks: list[bytes]) -> None:
         """
-        Append C{chunks}, in order.
+        Append C{chunks}, in order, gathering them in the buffer (mapped
+        now if the appender has none).
         """
         for chunk in chunks:
             data = memoryview(chunk)
@@ -100,9 +141,7 @@ class DirectAppender:
             copied = 0
             while copied < len(data):
                 if self._buffer is None:
-                    self._buffer = mmap.mmap(-1, self._size)
-                    self._view = memoryview(self._buffer)
-                    self._address = ctypes.addressof(ctypes.c_char.from_buffer(self._buffer))
+                    self.attach(mmap.mmap(-1, self._size))
                 n = min(len(data) - copied, self._size - self._filled)
                 if source is None:
                     self._view[self._filled:self._filled + n] = data[copied:copied + n]
@@ -114,15 +153,28 @@ class DirectAppender:
                 if self._filled == self._size:
                     self._flush()
 
+    def writeThrough(self, chunks: list[bytes]) -> None:
+        """
+        Append C{chunks}, in order, through the page cache: for an appender
+        without a buffer (none could be had).
+        """
+        if self._buffer is not None:
+            raise ValueError("writeThrough on an appender with a buffer")
+        data = b"".join(chunks)
+        if data:
+            end = self._base + self._filled
+            self._file.seek(end)
+            self._file.write(data)
+            self._file.flush()
+            self._restart(end + len(data))
+
     def finish(self) -> None:
         """
         Write every byte still in the buffer, then L{close}.
         """
         try:
-            if self._direct:
-                self._flush()
-            else:
-                self._writeBuffered(self._skip, self._filled)
+            if self._buffer is not None:
+                self._writeOut()
         finally:
             self.close()
 
@@ -131,12 +183,31 @@ class DirectAppender:
         Release the buffer and the direct descriptor, dropping what the
         buffer holds.
         """
-        # Dropped, not closed: a failed write's traceback may still hold a
-        # slice of it.  Freed (unmapped) with its last reference.
-        self._buffer, self._view = None, memoryview(b"")
+        self._release()
         if self._fd >= 0:
             os.close(self._fd)
             self._fd = -1
+
+    def _release(self) -> None:
+        # Dropped, not closed: a failed write's traceback may still hold a
+        # slice of it, and a lent one goes back to its lender.  An own
+        # buffer is freed (unmapped) with its last reference.
+        self._buffer, self._view, self._address = None, memoryview(b""), 0
+
+    def _writeOut(self) -> None:
+        end = self._base + self._filled
+        if self._direct:
+            self._flush()
+        else:
+            # Before the buffer first filled: a small file, cheaper through
+            # the page cache.
+            self._writeBuffered(self._skip, self._filled)
+        self._restart(end)
+
+    def _restart(self, end: int) -> None:
+        # Index 0 at the block boundary at or before the end of the file.
+        self._base = end - end % ALIGN
+        self._skip = self._filled = end - self._base
 
     def _flush(self) -> None:
         # Whole blocks go direct; the file's partial first block and (on

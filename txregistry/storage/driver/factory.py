@@ -16,6 +16,7 @@ from txregistry.interfaces import IStorageDriver
 from txregistry.storage.driver.base import CheckedDriver
 from txregistry.storage.driver.filesystem import FilesystemDriver
 from txregistry.storage.driver.inmemory import InMemoryDriver
+from txregistry.storage.driver.uploadmemory import UploadMemory
 from txregistry.storage.driver.watched import (
     Inotify,
     WatchedDriver,
@@ -65,8 +66,8 @@ def makeDriver(storage: Any, reactor: Any) -> StorageDriverSetup:
     """
     @param storage: the C{storage} configuration: its C{driver} is
         C{"filesystem"} or C{"inmemory"}; for C{"filesystem"}, its
-        C{filesystem} has C{rootdirectory} (absolute; created if missing)
-        and C{maxthreads}.  Where inotify works, its links are cached
+        C{filesystem} has C{rootdirectory} (absolute; created if missing),
+        C{maxthreads} and C{uploadmemory}.  Where inotify works, its links are cached
         (L{WatchedDriver}).
     @param reactor: the reactor the driver delivers results in.
     @raise ValueError: if the driver is unknown.
@@ -81,7 +82,8 @@ def makeDriver(storage: Any, reactor: Any) -> StorageDriverSetup:
         metadata = ThreadPool(minthreads=0, maxthreads=METADATA_THREADS,
                               name="txregistry-metadata")
         driver: IStorageDriver = FilesystemDriver(
-            config.rootdirectory, reactor, pool, metadataPool=metadata)
+            config.rootdirectory, reactor, pool, metadataPool=metadata,
+            memory=UploadMemory(config.uploadmemory))
         services: list[IService] = [ThreadPoolService(pool), ThreadPoolService(metadata)]
         inotify = Inotify.open()
         if inotify is not None:

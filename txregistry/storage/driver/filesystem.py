@@ -17,7 +17,13 @@ from stat import S_ISDIR
 from typing import IO, Any, cast
 
 from twisted.internet.defer import Deferred, succeed
-from twisted.internet.interfaces import IProducer, IPushProducer, IReactorFromThreads
+from twisted.internet.interfaces import (
+    IDelayedCall,
+    IProducer,
+    IPushProducer,
+    IReactorFromThreads,
+    IReactorTime,
+)
 from twisted.internet.threads import deferToThreadPool
 from twisted.python.failure import Failure
 from twisted.python.threadpool import ThreadPool
@@ -28,10 +34,14 @@ from txregistry.libc import libcFunction
 from txregistry.storage.driver.base import Infos, Paths, checkNewProducer, isValidName
 from txregistry.storage.driver.direct import DirectAppender, openDirect
 from txregistry.storage.driver.errors import InvalidOffset, PathBusy, PathNotFound
+from txregistry.storage.driver.uploadmemory import DEFAULT_LIMIT, UploadMemory
 
 MiB = 1024 * 1024
 #: How far past a read L{_FileReader} asks the kernel to read ahead.
 READ_AHEAD = 32 * MiB
+#: A writer given no bytes for this many seconds writes out what its
+#: direct buffer holds and gives the buffer back.
+IDLE_RELEASE = 1.0
 _fadvise = getattr(os, "posix_fadvise", None)
 _NAME = "filesystem"
 _MISSING = (FileNotFoundError, NotADirectoryError)
@@ -125,6 +135,8 @@ class FilesystemDriver:
                  highWater: int = 16 * MiB,
                  lowWater: int = 8 * MiB, syncEvery: int = 64 * MiB,
                  directBuffer: int = MiB,
+                 memory: UploadMemory | None = None,
+                 clock: IReactorTime | None = None,
                  opener: Callable[[str, str], IO[bytes]] = open,
                  fdatasync: Callable[[int], None] = os.fdatasync,
                  startWriteback: Callable[[int], None] = _startWriteback,
@@ -148,6 +160,11 @@ class FilesystemDriver:
             to write writes them with C{O_DIRECT}, this many at a time (see
             L{txregistry.storage.driver.direct}); 0 never does, nor does a
             filesystem without direct I/O.
+        @param memory: bounds the memory every writer holds together (the
+            bytes waiting to be written and the direct buffers, which it
+            lends); by default L{DEFAULT_LIMIT} bytes.
+        @param clock: the time writers measure their idleness with; the
+            reactor by default.
         @param opener: opens a file, as L{open} with a binary mode (tests
             inject their own).
         @param fdatasync: syncs a file descriptor's data (tests count it).
@@ -167,6 +184,10 @@ class FilesystemDriver:
         self._syncDirectory = syncDirectory
         self._tuning = (highWater, lowWater, syncEvery)
         self._directBuffer = directBuffer
+        self._memory = memory or UploadMemory(DEFAULT_LIMIT, directBuffer or MiB)
+        if directBuffer and self._memory.bufferSize != directBuffer:
+            raise ValueError("the upload memory must lend buffers of the direct buffer's size")
+        self._clock = clock or cast(IReactorTime, reactor)
         self._readAheadStep: int | None = None
 
     def _run(self, call: Callable[..., Any], *args: Any) -> Deferred[Any]:
@@ -258,7 +279,7 @@ class FilesystemDriver:
                 f.truncate(0)
             size = f.seek(0, os.SEEK_END)
             return _FileWriter(self, local, f, size, self._appender(local, f, size),
-                               *self._tuning)
+                               self._memory, self._clock, *self._tuning)
         return self._run(open_)
 
     def _willNeed(self, fd: int, offset: int, length: int) -> None:
@@ -383,15 +404,25 @@ class _FileWriter:
     Bytes given to L{write} wait in a queue; one batch at a time (all that
     waits) is written from the thread pool, so order is kept: through a
     L{DirectAppender} if there is one, else through the page cache.
+
+    What waits, and the appender's buffer, are counted in the driver's
+    L{UploadMemory}: the producer is paused while this writer is behind
+    (its water marks) or while every writer together holds the memory's
+    limit.  The appender's buffer is lent for a batch when there is room
+    (else the batch goes through the page cache), kept while bytes keep
+    coming, and given back once none came for L{IDLE_RELEASE} seconds.
     """
 
     def __init__(self, driver: FilesystemDriver, local: str, f: IO[bytes],
                  size: int, appender: DirectAppender | None,
+                 memory: UploadMemory, clock: IReactorTime,
                  highWater: int, lowWater: int, syncEvery: int) -> None:
         self._driver = driver
         self._local = local
         self._file = f
         self._appender = appender
+        self._memory = memory
+        self._clock = clock
         self._size = size
         self._highWater = highWater
         self._lowWater = lowWater
@@ -400,6 +431,12 @@ class _FileWriter:
         self._queue: list[bytes] = []
         self._queued = 0
         self._writing = 0       # the size of the batch being written
+        self._inThread = False  # a batch, or the buffer's release, runs
+        self._lease: Any = None             # the buffer lent to the appender
+        self._grant = 0         # memory set aside for this writer's next bytes
+        self._waitingForRoom = False
+        self._lastWrite = clock.seconds()
+        self._idleCall: IDelayedCall | None = None
         self._error: Failure | None = None
         self._idle: list[Deferred[None]] = []
         self._producer: IPushProducer | None = None
@@ -409,10 +446,12 @@ class _FileWriter:
     def registerProducer(self, producer: IProducer, streaming: bool) -> None:
         checkNewProducer(self._producer, streaming)
         self._producer, self._paused = cast(IPushProducer, producer), False
+        self._memory.flowing(self._throttle, True)
         self._throttle()
 
     def unregisterProducer(self) -> None:
         self._producer = None
+        self._memory.flowing(self._throttle, False)
 
     def write(self, data: bytes) -> None:
         if self._ended:
@@ -421,6 +460,10 @@ class _FileWriter:
         if self._error is None and data:
             self._queue.append(data)
             self._queued += len(data)
+            granted = min(self._grant, len(data))
+            self._grant -= granted
+            self._memory.charge(len(data) - granted)
+            self._lastWrite = self._clock.seconds()
             self._pump()
             self._throttle()
 
@@ -431,57 +474,141 @@ class _FileWriter:
         if self._producer is None:
             return
         buffered = self._queued + self._writing
-        if not self._paused and buffered > self._highWater:
+        roomy = self._grant > 0 or not self._memory.full
+        if not self._paused and (buffered > self._highWater or not roomy):
             self._paused = True
+            self._memory.flowing(self._throttle, False)
             self._producer.pauseProducing()
-        elif self._paused and buffered < self._lowWater:
+        elif self._paused and buffered < self._lowWater and roomy:
             self._paused = False
+            self._memory.flowing(self._throttle, True)
             self._producer.resumeProducing()
+        if self._paused and not roomy and not self._waitingForRoom:
+            self._waitingForRoom = True
+            self._memory.waitForRoom(self._roomMade)
+
+    def _roomMade(self, grant: int) -> None:
+        self._waitingForRoom = False
+        self._grant += grant
+        self._throttle()
+        self._idleSoon()
 
     def _pump(self) -> None:
-        if self._writing or not self._queue:
+        if self._inThread or not self._queue:
             return
         batch, size = self._queue, self._queued
         self._queue, self._queued, self._writing = [], 0, size
-        d = self._driver._run(self._writeBatch, batch)
+        self._inThread = True
+        self._memory.busy(self._releaseNow)
+        if self._appender is not None and self._lease is None:
+            self._lease = self._memory.lend()
+        d = self._driver._run(self._writeBatch, batch, self._lease)
         d.addCallbacks(self._written, self._failed)
 
-    def _writeBatch(self, batch: list[bytes]) -> None:
-        if self._appender is not None:
-            self._appender.write(batch)
-        else:
+    def _writeBatch(self, batch: list[bytes], buffer: Any) -> None:
+        appender = self._appender
+        if appender is None:
             self._file.write(b"".join(batch))
             self._file.flush()
+        elif buffer is None:
+            appender.writeThrough(batch)
+        else:
+            if not appender.buffered:
+                appender.attach(buffer)
+            appender.write(batch)
         self._unsynced += sum(map(len, batch))
         if self._unsynced >= self._syncEvery:
             self._driver._startWriteback(self._file.fileno())
             self._unsynced = 0
 
     def _written(self, _: None) -> None:
+        self._inThread = False
+        self._memory.discharge(self._writing)
         self._writing = 0
         self._pump()
+        self._idleSoon()
         self._settle()
 
     def _failed(self, failure: Failure) -> None:
+        self._inThread = False
+        self._memory.discharge(self._writing + self._queued)
         self._writing = 0
         self._error = failure
         self._queue, self._queued = [], 0
+        # The appender may still refer to its buffer: it is not reused.
+        self._giveBack(None)
         self._settle()
 
     def _settle(self) -> None:
         self._throttle()
-        if not self._writing:
+        if not self._inThread:
             idle, self._idle = self._idle, []
             for d in idle:
                 d.callback(None)
+
+    def _idleSoon(self) -> None:
+        """
+        If this writer holds memory (a buffer, a grant) and has nothing to
+        write, give it back when another writer waits for room, or
+        L{IDLE_RELEASE} seconds after the last bytes.
+        """
+        if self._ended or self._inThread or self._queue or not (
+                self._lease is not None or self._grant):
+            return
+        self._memory.idle(self._releaseNow)
+        if self._idleCall is None:
+            delay = self._lastWrite + IDLE_RELEASE - self._clock.seconds()
+            self._idleCall = self._clock.callLater(max(delay, 0), self._release)
+
+    def _release(self) -> None:
+        self._idleCall = None
+        if self._clock.seconds() - self._lastWrite < IDLE_RELEASE:
+            self._idleSoon()
+        else:
+            self._releaseNow()
+
+    def _releaseNow(self) -> None:
+        self._memory.busy(self._releaseNow)
+        if self._ended or self._inThread or self._queue:
+            return
+        grant, self._grant = self._grant, 0
+        self._memory.discharge(grant)
+        if self._lease is None:
+            return
+        assert self._appender is not None
+        self._inThread = True
+        d = self._driver._run(self._appender.detach)
+        d.addCallbacks(self._detached, self._failed)
+
+    def _detached(self, _: None) -> None:
+        self._inThread = False
+        self._giveBack(self._lease)
+        self._pump()
+        self._settle()
+
+    def _giveBack(self, buffer: Any) -> None:
+        if self._lease is not None:
+            self._lease = None
+            self._memory.giveBack(buffer)
 
     def _end(self, dropQueue: bool = False) -> Deferred[None]:
         if self._ended:
             raise RuntimeError("writer already ended")
         self._ended = True
+        self._memory.busy(self._releaseNow)
+        self._memory.flowing(self._throttle, False)
+        if self._idleCall is not None:
+            self._idleCall.cancel()
+            self._idleCall = None
+        if self._waitingForRoom:
+            self._waitingForRoom = False
+            self._memory.cancelWait(self._roomMade)
         if dropQueue:
+            self._memory.discharge(self._queued)
             self._queue, self._queued = [], 0
-        if not self._writing:
+        grant, self._grant = self._grant, 0
+        self._memory.discharge(grant)
+        if not self._inThread:
             return succeed(None)
         d: Deferred[None] = Deferred()
         self._idle.append(d)
@@ -501,7 +628,7 @@ class _FileWriter:
 
         def report(_: None) -> Failure | None:
             return self._error
-        d = self._end().addCallback(lambda _: self._driver._run(finish))
+        d = self._end().addCallback(lambda _: self._closeInThread(finish))
         return d.addCallback(report)
 
     def close(self) -> Deferred[None]:
@@ -509,6 +636,16 @@ class _FileWriter:
 
     def commit(self) -> Deferred[None]:
         return self._finish(sync=True)
+
+    def _closeInThread(self, close: Callable[[], None]) -> Deferred[None]:
+        """
+        Run C{close} (which closes the files) in a thread, then give the
+        buffer back: reused if C{close} succeeded.
+        """
+        def closed(result: object) -> object:
+            self._giveBack(None if isinstance(result, Failure) else self._lease)
+            return result
+        return self._driver._run(close).addBoth(closed)
 
     def _closeFiles(self) -> None:
         try:
@@ -523,4 +660,4 @@ class _FileWriter:
             with suppress(FileNotFoundError):
                 os.unlink(self._local)
         d = self._end(dropQueue=True)
-        return d.addCallback(lambda _: self._driver._run(cancel))
+        return d.addCallback(lambda _: self._closeInThread(cancel))
