@@ -106,6 +106,7 @@ def test_default(tmp_path: Path) -> None:
     assert config.storage.filesystem is not None
     assert config.storage.filesystem.rootdirectory == str(tmp_path / "txregistry-data")
     assert config.storage.filesystem.maxthreads == 100
+    assert config.storage.filesystem.uploadmemory == 128 * 1024 * 1024
     assert config.storage.delete_enabled is False
     assert config.http.addr == "127.0.0.1:5000"
     assert config.log.level == "info"
@@ -322,6 +323,14 @@ def test_unknown_key_suggestion(load: Loader) -> None:
             "^storage.filesystem.maxthreads: must be an integer",
         ),
         (
+            "storage:\n  filesystem:\n    uploadmemory: 1MiB\n",
+            "^storage.filesystem.uploadmemory: must be at least 2MiB$",
+        ),
+        (
+            "storage:\n  filesystem:\n    uploadmemory: lots\n",
+            "^storage.filesystem.uploadmemory: ",
+        ),
+        (
             "storage:\n  filesystem:\n    rootdirectory: [a]\n",
             "^storage.filesystem.rootdirectory: must be a string, got a list",
         ),
@@ -425,3 +434,14 @@ def test_maxTags(load: Loader) -> None:
     assert load(base, {"REGISTRY_TAGS_MAXTAGS": "7"}).tags.maxtags == 7
     with pytest.raises(ConfigError, match=r"^tags.maxtags:"):
         load(base + "tags:\n  maxtags: -1\n")
+
+
+def test_upload_memory(load: Loader) -> None:
+    """storage.filesystem.uploadmemory takes a size, from the file or the environment."""
+    config = load("version: 0.1\nstorage:\n  filesystem:\n    uploadmemory: 64MiB\n")
+    assert config.storage.filesystem is not None
+    assert config.storage.filesystem.uploadmemory == 64 * 1024 * 1024
+    config = load("version: 0.1\nstorage:\n  filesystem:\n",
+                  {"REGISTRY_STORAGE_FILESYSTEM_UPLOADMEMORY": "1GiB"})
+    assert config.storage.filesystem is not None
+    assert config.storage.filesystem.uploadmemory == 1024 ** 3

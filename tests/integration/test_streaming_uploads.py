@@ -203,13 +203,21 @@ def test_killedMidChunkResumes(registries: Registries, txregistry_server: Regist
     assert status == 204
     stored = int(headers["Range"].split("-")[1]) + 1
     assert 0 < stored <= len(data) // 2
-    status, headers, _ = http_request(restarted.base_url, "PATCH", location, data[stored:],
-                                      {"Content-Range": f"{stored}-{len(data) - 1}"})
+    finishUpload(restarted, location, data, stored)
+
+
+def finishUpload(server: RegistryProcess, location: str, data: bytes, stored: int) -> None:
+    """
+    Send the rest of C{data} to an upload holding its first C{stored}
+    bytes, commit it, and check that the blob reads back as C{data}.
+    """
+    status, _, _ = http_request(server.base_url, "PATCH", location, data[stored:],
+                                {"Content-Range": f"{stored}-{len(data) - 1}"})
     assert status == 202
     digest = "sha256:" + hashlib.sha256(data).hexdigest()
-    status, _, body = http_request(restarted.base_url, "PUT", with_digest(location, digest))
+    status, _, body = http_request(server.base_url, "PUT", with_digest(location, digest))
     assert status == 201, body
-    status, _, body = http_request(restarted.base_url, "GET", f"/v2/demo/app/blobs/{digest}")
+    status, _, body = http_request(server.base_url, "GET", f"/v2/demo/app/blobs/{digest}")
     assert (status, body) == (200, data)
 
 

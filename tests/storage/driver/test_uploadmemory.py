@@ -45,7 +45,7 @@ def test_keepsFewSpareBuffers() -> None:
     for buffer in lent:
         memory.giveBack(buffer)
     assert memory.held == 0
-    assert len(memory._free) == 2
+    assert memory.spare == 2
     again = memory.lend()
     assert any(again is buffer for buffer in lent)
 
@@ -55,7 +55,7 @@ def test_lostBufferIsUncounted() -> None:
     memory = UploadMemory(2 * BUFFER, BUFFER)
     memory.lend()
     memory.giveBack(None)
-    assert memory.held == 0 and memory._free == []
+    assert memory.held == 0 and memory.spare == 0
 
 
 def test_resumesWaitersInTurnWithGrants() -> None:
@@ -145,7 +145,7 @@ async def test_idleWriterGivesBufferBack(tmp_path: Path, pool: ThreadPool) -> No
     clock.advance(0.1)
     await until(lambda: memory.held == 0)
     assert (tmp_path / "upload").read_bytes() == data[:3 * BUFFER + 1000]
-    assert len(memory._free) == 1
+    assert memory.spare == 1
     writer.write(data[3 * BUFFER + 1000:])
     await writer.commit()
     assert (tmp_path / "upload").read_bytes() == data
@@ -164,7 +164,7 @@ async def test_busyWriterKeepsItsBuffer(tmp_path: Path, pool: ThreadPool) -> Non
         clock.advance(IDLE_RELEASE * 0.6)
     assert writer._lease is not None and memory.held == BUFFER
     await writer.close()
-    assert memory.held == 0 and len(memory._free) == 1
+    assert memory.held == 0 and memory.spare == 1
 
 
 @pytest_twisted.ensureDeferred
@@ -225,18 +225,18 @@ async def test_manyWritersBoundedAndCorrect(tmp_path: Path, pool: ThreadPool) ->
                         lowWater=BUFFER)
     writers: list[Any] = [await driver.writer(f"/w{n}") for n in range(20)]
     producers = [RecordingProducer() for _ in writers]
-    for writer, producer in zip(writers, producers):
+    for writer, producer in zip(writers, producers, strict=True):
         writer.registerProducer(producer, True)
     chunks = [[someBytes(BUFFER + 100 * n + i, 20 * n + i) for i in range(6)]
               for n in range(len(writers))]
     peak = 0
 
-    def paused(producer: RecordingProducer) -> bool:
-        return producer.events.count("pause") > producer.events.count("resume")
+    def flowing(producer: RecordingProducer) -> Callable[[], bool]:
+        return lambda: producer.events.count("pause") == producer.events.count("resume")
 
     for i in range(6):
-        for writer, producer, pieces in zip(writers, producers, chunks):
-            await until(lambda p=producer: not paused(p))   # type: ignore[misc]
+        for writer, producer, pieces in zip(writers, producers, chunks, strict=True):
+            await until(flowing(producer))
             writer.write(pieces[i])
             peak = max(peak, memory.held)
     assert peak <= memory.limit + 2 * BUFFER + 600

@@ -60,6 +60,13 @@ class UploadMemory:
         """
         return self.held >= self.limit
 
+    @property
+    def spare(self) -> int:
+        """
+        How many free buffers are kept mapped for the next writers.
+        """
+        return len(self._free)
+
     def charge(self, count: int) -> None:
         """
         Count C{count} bytes more held (even beyond the limit: they are
