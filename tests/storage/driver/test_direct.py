@@ -5,6 +5,7 @@ Tests for L{txregistry.storage.driver.direct}.
 from __future__ import annotations
 
 import errno
+import mmap
 import os
 from pathlib import Path
 from typing import Any
@@ -74,6 +75,57 @@ def test_appendsExactly(tmp_path_factory: pytest.TempPathFactory, existing: int,
         assert offset >= existing
     if existing % ALIGN + sum(sizes) < blocks * ALIGN:
         assert recorder.writes == []
+
+
+@settings(max_examples=60, deadline=None)
+@given(existing=st.integers(0, 3 * ALIGN),
+       steps=st.lists(st.tuples(st.sampled_from(["buffer", "detach", "through"]),
+                                st.integers(0, 5 * ALIGN)), max_size=10))
+def test_detachAndWriteThrough(tmp_path_factory: pytest.TempPathFactory, existing: int,
+                               steps: list[tuple[str, int]]) -> None:
+    """However appends through a lent buffer, detaches and appends through the page cache alternate, the file holds the old bytes then every chunk, and direct writes stay whole aligned blocks past the old end."""
+    path = tmp_path_factory.mktemp("direct") / "file"
+    old = os.urandom(existing)
+    path.write_bytes(old)
+    recorder = Recorder()
+    fd = openDirect(str(path)) or os.open(path, os.O_WRONLY)
+    written = []
+    with open(path, "r+b") as f:
+        appender = DirectAppender(f, fd, existing, 2 * ALIGN, recorder)
+        for step, size in steps:
+            chunk = os.urandom(size)
+            if step == "detach":
+                appender.detach()
+                assert not appender.buffered
+                assert path.read_bytes() == old + b"".join(written)
+                continue
+            written.append(chunk)
+            if step == "through" and not appender.buffered:
+                appender.writeThrough([chunk])
+            else:
+                if not appender.buffered:
+                    appender.attach(mmap.mmap(-1, 2 * ALIGN))
+                appender.write([chunk])
+        appender.finish()
+    assert path.read_bytes() == old + b"".join(written)
+    for offset, length in recorder.writes:
+        assert offset % ALIGN == 0 and length % ALIGN == 0 and length > 0
+        assert offset >= existing
+
+
+def test_attachRefusesAWrongBuffer(tmp_path: Path) -> None:
+    """A lent buffer of another size, or a second one, is refused."""
+    path = tmp_path / "file"
+    path.write_bytes(b"")
+    with open(path, "r+b") as f:
+        appender = DirectAppender(f, -1, 0, 2 * ALIGN)
+        with pytest.raises(ValueError):
+            appender.attach(mmap.mmap(-1, ALIGN))
+        appender.attach(mmap.mmap(-1, 2 * ALIGN))
+        with pytest.raises(ValueError):
+            appender.attach(mmap.mmap(-1, 2 * ALIGN))
+        with pytest.raises(ValueError):
+            appender.writeThrough([b"x"])
 
 
 def test_largeAppendGoesDirect(tmp_path: Path) -> None:
