@@ -5,12 +5,12 @@ image manifest and index, and Docker's schema 2 manifest and manifest list.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from typing import Any
 
 from txregistry.digest import Digest, InvalidDigest
 from txregistry.errors import ManifestInvalid
+from txregistry.jsonparse import InvalidJSON, parseJSON
 
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 OCI_INDEX = "application/vnd.oci.image.index.v1+json"
@@ -132,8 +132,8 @@ def parseManifest(payload: bytes, contentType: str | None) -> Manifest:
         type, or of a type other than its C{Content-Type}.
     """
     try:
-        body = json.loads(payload)
-    except (ValueError, UnicodeDecodeError) as e:
+        body = parseJSON(payload)
+    except InvalidJSON as e:
         raise ManifestInvalid(f"not JSON: {e}") from None
     if not isinstance(body, dict):
         raise ManifestInvalid("a manifest must be a JSON object")

@@ -474,6 +474,29 @@ def test_malformedDigestReference(registry: InMemoryRegistry, image: Image, refe
     assert response.errorCodes == ["DIGEST_INVALID"]
 
 
+@pytest.mark.parametrize("levels", [1000, 10**5, 10**6])
+@pytest.mark.parametrize("contentType", [OCI_MANIFEST, OCI_INDEX, None])
+def test_deeplyNestedManifest(registry: InMemoryRegistry, levels: int,
+                              contentType: str | None) -> None:
+    """A manifest body nested a thousand to a million levels deep is a 400 MANIFEST_INVALID, not a 500."""
+    before = snapshot(registry.driver)
+    response = put(registry, "v1", b"[" * levels + b"]" * levels, contentType)
+    assert (response.code, response.errorCodes) == (400, ["MANIFEST_INVALID"])
+    assert snapshot(registry.driver) == before
+
+
+@pytest.mark.parametrize("extra", [
+    b'"annotations": {"a": ' + b"[" * 500 + b"]" * 500 + b"}",
+    b'"x": ' + b'{"y":' * 5000 + b"1" + b"}" * 5000,
+    b'"x": ' + b"1" * 5000,
+])
+def test_nestedOrHugeInsideManifest(registry: InMemoryRegistry, image: Image, extra: bytes) -> None:
+    """Deep nesting or a 5,000-digit number inside an otherwise valid manifest is a 400 MANIFEST_INVALID."""
+    payload = encode(image.manifest())[:-1] + b", " + extra + b"}"
+    response = put(registry, "v1", payload)
+    assert (response.code, response.errorCodes) == (400, ["MANIFEST_INVALID"])
+
+
 @pytest.mark.parametrize("tag", ["-x", ".x", "x" * 129, "a+b", "t@g"])
 def test_invalidTag(registry: InMemoryRegistry, image: Image, tag: str) -> None:
     """PUT by an invalid tag is a 400 TAG_INVALID and stores nothing."""

@@ -6,6 +6,8 @@ the secret accepts, and that no one else can forge.
 from __future__ import annotations
 
 import base64
+import hashlib
+import hmac
 import json
 from urllib.parse import parse_qs, unquote, urlsplit
 
@@ -21,6 +23,15 @@ from txregistry.digest import Digest
 
 STATE = UploadState("library/app", "0a1b-2c", 1234, "2026-11-22T10:00:00Z")
 DATA = bytes(range(256)) * 64
+
+
+def test_deeplyNestedState() -> None:
+    """A correctly signed but deeply nested state is InvalidUploadState, not a RecursionError."""
+    document = b"[" * 10**5 + b"]" * 10**5
+    mac = hmac.new(b"secret", document, hashlib.sha256).digest()
+    token = base64.urlsafe_b64encode(mac + document).decode("ascii")
+    with pytest.raises(InvalidUploadState):
+        UploadStateSigner(b"secret").unpack(token)
 
 
 def test_roundTrip() -> None:

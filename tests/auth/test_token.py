@@ -150,6 +150,29 @@ def test_malformed(verifier: TokenVerifier, token: str) -> None:
     assert token not in str(info.value) or not token
 
 
+def deepToken(pki: TestPKI, header: bytes, claims: bytes) -> str:
+    """
+    @return: a token of these raw JSON segments, signed by the PKI's leaf.
+    """
+    signed = b".".join(base64.urlsafe_b64encode(s).rstrip(b"=") for s in (header, claims))
+    signature = jwt.get_algorithm_by_name("RS256").sign(signed, pki.signingKey)
+    return (signed + b"." + base64.urlsafe_b64encode(signature).rstrip(b"=")).decode()
+
+
+@pytest.mark.parametrize("levels", [500, 10**5])
+def test_deeply_nested_token(pki: TestPKI, verifier: TokenVerifier, levels: int) -> None:
+    """A token whose header or claims nest hundreds of thousands of levels deep is invalid, never a RecursionError."""
+    header = json.dumps({"alg": "RS256", "x5c": pki.x5c()}).encode()
+    claims = json.dumps({"iss": "test-issuer", "aud": "test-registry",
+                         "exp": int(NOW) + 300, "access": PULL}).encode()
+    deep = b"[" * levels + b"]" * levels
+    for segments in ((header[:-1] + b', "x": ' + deep + b"}", claims),
+                     (header, claims[:-1] + b', "x": ' + deep + b"}")):
+        with pytest.raises(InvalidToken, match="malformed token"):
+            verifier.verify(deepToken(pki, *segments))
+    assert verifier.verify(deepToken(pki, header, claims))["access"] == PULL
+
+
 def test_symmetric_algorithm_refused(pki: TestPKI, verifier: TokenVerifier) -> None:
     """HS256 and none are not accepted."""
     for algorithm, key in (("HS256", "s" * 32), ("none", None)):
@@ -207,6 +230,7 @@ def test_jwks_without_kid_keyed_by_thumbprint(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("content, match", [
     ("not json", "not JSON"),
+    ('{"keys": ' + "[" * 10**5 + "]" * 10**5 + "}", "not JSON: nested more than"),
     ('{"nokeys": []}', "not a JWKS"),
     ('{"keys": [{"kty": "oct", "k": "c2VjcmV0"}]}', "not an asymmetric public key"),
     ('{"keys": [{"kty": "RSA"}]}', "key 0 cannot be used"),

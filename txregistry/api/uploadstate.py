@@ -17,6 +17,8 @@ import json
 import secrets
 from dataclasses import dataclass
 
+from txregistry.jsonparse import parseJSON
+
 _MAC_SIZE = hashlib.sha256().digest_size
 
 
@@ -84,7 +86,7 @@ class UploadStateSigner:
         if len(mac) != _MAC_SIZE or not hmac.compare_digest(mac, self._mac(document)):
             raise InvalidUploadState("the upload state's signature does not match")
         try:
-            fields = json.loads(document)
+            fields = parseJSON(document)
             state = UploadState(fields["Name"], fields["UUID"], fields["Offset"],
                                 fields["StartedAt"])
         except (ValueError, KeyError, TypeError):

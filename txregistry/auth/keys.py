@@ -16,6 +16,8 @@ import jwt
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, rsa
 
+from txregistry.jsonparse import InvalidJSON, parseJSON
+
 #: A public key a token may be signed with.
 PublicKey = (rsa.RSAPublicKey | ec.EllipticCurvePublicKey
              | ed25519.Ed25519PublicKey | ed448.Ed448PublicKey)
@@ -89,8 +91,8 @@ def loadJWKS(path: str) -> dict[str, PublicKey]:
     """
     data = _read(path)
     try:
-        document = json.loads(data)
-    except ValueError as e:
+        document = parseJSON(data)
+    except InvalidJSON as e:
         raise KeyFileError(f"{path} is not JSON: {e}") from None
     if not isinstance(document, dict) or not isinstance(document.get("keys"), list):
         raise KeyFileError(f'{path} is not a JWKS: it needs a "keys" list')

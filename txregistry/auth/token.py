@@ -33,6 +33,7 @@ from txregistry.auth.interfaces import Challenge, Grant, IAccessController
 from txregistry.auth.keys import PublicKey, TrustedKeys, thumbprint
 from txregistry.baseurl import forwardedProto, requestHost
 from txregistry.cache import LRUCache
+from txregistry.jsonparse import parseJSON
 
 #: The signing algorithms accepted by default: distribution's defaults less
 #: the symmetric C{HS*} ones (a registry holds no shared secret).
@@ -50,6 +51,26 @@ class InvalidToken(Exception):
     """
     A token is malformed, badly signed, expired, or not meant for us.
     """
+
+
+def _unverifiedHeader(token: str) -> dict[str, Any]:
+    """
+    @return: the header of a token, whose header and claims are JSON
+        objects read by L{parseJSON} (PyJWT before 2.15 lets a deeply nested
+        one raise C{RecursionError}).
+    @raise InvalidToken: if it is not such a token.
+    """
+    segments = token.split(".")
+    try:
+        if len(segments) != 3:
+            raise ValueError("a token has three segments")
+        header, claims = (parseJSON(base64.urlsafe_b64decode(s + "=" * (-len(s) % 4)))
+                          for s in segments[:2])
+    except (ValueError, binascii.Error):
+        raise InvalidToken("malformed token") from None
+    if not isinstance(header, dict) or not isinstance(claims, dict):
+        raise InvalidToken("malformed token")
+    return header
 
 
 #: How many verified tokens are remembered.
@@ -94,10 +115,7 @@ class TokenVerifier:
                 raise InvalidToken("the token's certificate chain has expired")
             self._checkTimes(claims)
             return claims
-        try:
-            header = jwt.get_unverified_header(token)
-        except jwt.PyJWTError:
-            raise InvalidToken("malformed token") from None
+        header = _unverifiedHeader(token)
         algorithm = header.get("alg")
         if algorithm not in self.algorithms:
             raise InvalidToken(f"signing algorithm {algorithm!r} not accepted")

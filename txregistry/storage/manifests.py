@@ -4,11 +4,10 @@ Manifests: checked, stored as blobs and linked as revisions of a repository.
 
 from __future__ import annotations
 
-import json
-
 from txregistry.cache import LRUCache
 from txregistry.digest import Digest
 from txregistry.errors import ManifestBlobUnknown, ManifestInvalid, ManifestUnknown
+from txregistry.jsonparse import InvalidJSON, parseJSON
 from txregistry.manifest import Manifest, parseManifest, sniffMediaType
 from txregistry.storage import paths
 from txregistry.storage.blobs import BlobStore, LinkedBlobs
@@ -107,9 +106,11 @@ class ManifestStore:
         except PathNotFound:
             raise ManifestUnknown(str(digest)) from None
         try:
-            mediaType = sniffMediaType(json.loads(payload)) or "application/json"
-        except ValueError:
-            mediaType = "application/json"
+            body = parseJSON(payload)
+        except InvalidJSON:
+            body = None
+        sniffed = sniffMediaType(body) if isinstance(body, dict) else None
+        mediaType = sniffed or "application/json"
         self._contents.put(digest, (payload, mediaType), len(payload))
         return payload, mediaType
 

@@ -18,6 +18,8 @@ from twisted.logger import (
 from twisted.python.failure import Failure
 from zope.interface import implementer
 
+from txregistry.jsonparse import parseJSON
+
 
 @implementer(ILogObserver)
 class RelayObserver:
@@ -127,7 +129,7 @@ def _parse(line: str) -> dict[str, Any] | None:
     if not line.startswith("{"):
         return None
     try:
-        record = json.loads(line)
+        record = parseJSON(line)
         record["level"] = LogLevel.levelWithName(record["level"])
     except (ValueError, KeyError, TypeError, AttributeError, InvalidLogLevelError):
         return None
