@@ -108,9 +108,9 @@ def test_rangeHead(registry: InMemoryRegistry, blob: Digest) -> None:
 @pytest.mark.parametrize("rangeHeader", ["bytes=1024-", f"bytes={SIZE}-{SIZE + 10}",
                                          "bytes=5000-6000", "bytes=-0", "bytes=5-2"])
 def test_rangeUnsatisfiable(registry: InMemoryRegistry, blob: Digest, rangeHeader: str) -> None:
-    """A Range wholly past the blob, or reversed, is a 416 naming the blob's size."""
+    """A Range wholly past the blob, or reversed, is a 416 SIZE_INVALID naming the blob's size."""
     response = registry.request("GET", blobPath(blob), headers={"Range": rangeHeader})
-    assert response.code == 416
+    assert (response.code, response.errorCodes) == (416, ["SIZE_INVALID"])
     assert response.header("Content-Range") == f"bytes */{SIZE}"
     assert DATA not in response.body
 

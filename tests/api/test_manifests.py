@@ -499,12 +499,22 @@ def test_nestedOrHugeInsideManifest(registry: InMemoryRegistry, image: Image, ex
 
 @pytest.mark.parametrize("tag", ["-x", ".x", "x" * 129, "a+b", "t@g"])
 def test_invalidTag(registry: InMemoryRegistry, image: Image, tag: str) -> None:
-    """PUT by an invalid tag is a 400 TAG_INVALID and stores nothing."""
+    """PUT by an invalid tag is a 400 MANIFEST_INVALID (a spec code) and stores nothing."""
     before = snapshot(registry.driver)
     response = put(registry, tag, encode(image.manifest()))
     assert response.code == 400
-    assert response.errorCodes == ["TAG_INVALID"]
+    assert response.errorCodes == ["MANIFEST_INVALID"]
     assert snapshot(registry.driver) == before
+
+
+@pytest.mark.parametrize("method", ["GET", "HEAD"])
+@pytest.mark.parametrize("tag", [".INVALID_MANIFEST_NAME", "-x", "x" * 129, "a+b"])
+def test_pullInvalidTag(registry: InMemoryRegistry, method: str, tag: str) -> None:
+    """GET and HEAD by an invalid tag are a 404 MANIFEST_UNKNOWN, as the conformance suite expects."""
+    response = get(registry, tag, method)
+    assert response.code == 404
+    if method == "GET":
+        assert response.errorCodes == ["MANIFEST_UNKNOWN"]
 
 
 @pytest.mark.parametrize("tag", ["x" * 128, "_x", "A.b-c_D", "0"])
@@ -698,10 +708,10 @@ def test_deleteUnknown(deleting: InMemoryRegistry, reference: str) -> None:
 
 
 def test_deleteInvalidTag(deleting: InMemoryRegistry) -> None:
-    """DELETE by an invalid tag is a 400 TAG_INVALID."""
+    """DELETE by an invalid tag is a 404 MANIFEST_UNKNOWN: no manifest can have that tag."""
     response = deleting.request("DELETE", f"/v2/{NAME}/manifests/-x")
-    assert response.code == 400
-    assert response.errorCodes == ["TAG_INVALID"]
+    assert response.code == 404
+    assert response.errorCodes == ["MANIFEST_UNKNOWN"]
 
 
 def test_deleteIndexKeepsChildren(deleting: InMemoryRegistry) -> None:

@@ -111,13 +111,15 @@ def test_stateOfAnotherUpload() -> None:
     assert (response.code, response.errorCodes) == (404, ["BLOB_UPLOAD_UNKNOWN"])
 
 
-@pytest.mark.parametrize("contentRange", ["nonsense", "10-5", "0-99"])
+@pytest.mark.parametrize("contentRange", [
+    "nonsense", "10-5", "0-99", "bytes=0-9", "0-9/10", "bytes 0-9/10", "0-9/*",
+    "0 - 9", "+0-9", "0-0x9"])
 def test_badContentRangeIs416(contentRange: str) -> None:
-    """A malformed Content-Range, or one disagreeing with the body's length, is 416 with the current Range."""
+    """A Content-Range other than <start>-<end> matching the body is 416 BLOB_UPLOAD_INVALID with the current Range."""
     registry = InMemoryRegistry()
     path = location(registry.request("POST", "/v2/library/app/blobs/uploads/"))
     response = registry.request("PATCH", path, b"x" * 10, {"Content-Range": contentRange})
-    assert (response.code, response.errorCodes) == (416, ["RANGE_INVALID"])
+    assert (response.code, response.errorCodes) == (416, ["BLOB_UPLOAD_INVALID"])
     assert response.header("Range") == "0-0"
     assert stateOf(location(response)).offset == 0
 

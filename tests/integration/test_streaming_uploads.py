@@ -88,7 +88,7 @@ def test_outOfOrderChunk(txregistry_server: RegistryProcess) -> None:
                                          {"Content-Range": "20-29"})
     assert status == 416
     assert headers["Range"] == "0-9"
-    assert b"RANGE_INVALID" in body
+    assert b"BLOB_UPLOAD_INVALID" in body
     status, headers, _ = http_request(base, "GET", location)
     assert (status, headers["Range"]) == (204, "0-9")
 

@@ -22,10 +22,12 @@ SMALL_BLOB = 256 * 1024
 
 class RangeNotSatisfiable(RegistryError):
     """
-    A C{Range} that no byte of the blob satisfies (416).
+    A C{Range} that no byte of the blob satisfies (416): the spec has no code
+    for it, and C{SIZE_INVALID} is the nearest (the range does not fit the
+    blob's size).
     """
 
-    code = "RANGE_INVALID"
+    code = "SIZE_INVALID"
     status = 416
     message = "requested range not satisfiable"
 

@@ -17,22 +17,32 @@ from txregistry.api.requests import (
     respond,
 )
 from txregistry.digest import CANONICAL, Digest
-from txregistry.errors import DigestInvalid, ManifestUnknown, TagInvalid, Unsupported
+from txregistry.errors import (
+    DigestInvalid,
+    ManifestInvalid,
+    ManifestUnknown,
+    Unsupported,
+)
 from txregistry.manifest import MAX_MANIFEST_SIZE, MEDIA_TYPES
 from txregistry.reference import isValidTag
 from txregistry.storage.registry import Registry
 
 
-def parseReference(reference: str) -> Digest | str:
+def parseReference(reference: str, pushing: bool = False) -> Digest | str:
     """
+    @param pushing: whether the reference names where a manifest is pushed.
     @return: the L{Digest} or the tag C{reference} names.
     @raise DigestInvalid: for a malformed digest.
-    @raise TagInvalid: for a malformed tag.
+    @raise ManifestInvalid: for a malformed tag to push to.
+    @raise ManifestUnknown: for a malformed tag otherwise: no manifest can
+        have it (the spec's 404; distribution's C{TAG_INVALID} is not a spec
+        code).
     """
     if ":" in reference:
         return parseDigest(reference)
     if not isValidTag(reference):
-        raise TagInvalid(reference, message="invalid tag")
+        error = ManifestInvalid if pushing else ManifestUnknown
+        raise error({"tag": reference}, message="invalid tag")
     return reference
 
 
@@ -78,7 +88,7 @@ class ManifestHandlers:
         tag.
         """
         checkName(request, name)
-        target = parseReference(reference)
+        target = parseReference(reference, pushing=True)
         payload = await readBody(request, MAX_MANIFEST_SIZE)
         algorithm = target.algorithm if isinstance(target, Digest) else CANONICAL
         digest = Digest.of(payload, algorithm)

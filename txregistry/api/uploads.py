@@ -43,17 +43,8 @@ from txregistry.storage.uploads import HashingWriter
 log = Logger()
 
 _UPLOAD_ID = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9._=-]{0,127}")
-_CONTENT_RANGE = re.compile(r"^(?:bytes[ =])?(\d+)-(\d+)(?:/(?:\d+|\*))?$")
-
-
-class RangeInvalid(RegistryError):
-    """
-    A chunk that does not start where the upload ends (416).
-    """
-
-    code = "RANGE_INVALID"
-    status = 416
-    message = "invalid content range"
+#: The only C{Content-Range} of a chunk the spec allows: C{<start>-<end>}.
+_CONTENT_RANGE = re.compile(r"([0-9]+)-([0-9]+)")
 
 
 def makeSigner(secret: str | None) -> UploadStateSigner:
@@ -276,14 +267,15 @@ class UploadHandlers:
     def _checkContentRange(self, request: IRequest, name: str, uploadID: str,
                            size: int, startedAt: str | None) -> None:
         """
-        @raise RangeInvalid: if the chunk's C{Content-Range} is malformed,
-            disagrees with its C{Content-Length}, or does not start where the
-            upload ends: the spec's 416, with the upload's current C{Range}.
+        @raise BlobUploadInvalid: (416) if the chunk's C{Content-Range} is
+            not C{<start>-<end>}, disagrees with its C{Content-Length}, or
+            does not start where the upload ends: the spec's 416, with the
+            upload's current C{Range}.
         """
         contentRange = header(request, "content-range")
         if contentRange is None:
             return
-        match = _CONTENT_RANGE.match(contentRange.strip())
+        match = _CONTENT_RANGE.fullmatch(contentRange.strip())
         length = header(request, "content-length")
         if match is None:
             problem = f"malformed Content-Range: {contentRange}"
@@ -299,9 +291,9 @@ class UploadHandlers:
         raise self._rangeInvalid(request, name, uploadID, size, startedAt, problem)
 
     def _rangeInvalid(self, request: IRequest, name: str, uploadID: str, size: int,
-                      startedAt: str | None, detail: str) -> RangeInvalid:
+                      startedAt: str | None, detail: str) -> RegistryError:
         state = UploadState(name, uploadID, size, startedAt or "")
-        return RangeInvalid(detail, headers={
+        return BlobUploadInvalid(detail, status=416, headers={
             b"Range": _rangeHeader(size).encode("ascii"),
             b"Location": self._uploadURL(request, state).encode("utf-8"),
             b"Docker-Upload-UUID": uploadID.encode("ascii"),
