@@ -10,6 +10,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+import bcrypt
 import pytest
 from twisted.internet.defer import Deferred, maybeDeferred
 from twisted.internet.task import Clock
@@ -25,6 +26,7 @@ from txregistry.auth.htpasswd import (
     HtpasswdFile,
     VerificationCache,
     basicCredentials,
+    checkPassword,
 )
 from txregistry.auth.interfaces import Challenge, Grant
 
@@ -258,3 +260,80 @@ def test_check_runs_in_the_runner(htpasswdPath: Path) -> None:
     waiting, f, args = pending[0]
     waiting.callback(f(*args))
     assert answers == [Grant("bob")]
+
+
+#: Entries written by Debian's C{htpasswd -nbB} (Apache 2.4, cost 5): carol's
+#: password is L{LONG_PASSWORD}, dave's C{short one}.
+HTPASSWD_B = (b"carol:$2y$05$l2P2ia5qeuIm0nTLeRTGG.jmgxP0pEcQy/CfLB3.L7ewLldXJs3JK\n"
+              b"dave:$2y$05$.6R4QzDzH3Sd99VtLHDXf.Zjj2ypkYY8KaNc73cmulQaArKy33FQa\n")
+LONG_PASSWORD = ("migrated from distribution; " * 4)[:90]
+
+
+class RecordingRunner(CountingRunner):
+    """
+    Runs calls at once, recording the bcrypt hash each password check was
+    given.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.hashes: list[bytes] = []
+
+    def __call__(self, f: Any, *args: Any) -> Deferred[Any]:
+        if f is checkPassword:
+            self.hashes.append(args[1])
+        return super().__call__(f, *args)
+
+
+def cost(hashed: bytes) -> int:
+    return int(hashed.split(b"$")[2])
+
+
+def test_unknown_user_checked_at_the_files_cost(tmp_path: Path) -> None:
+    """An unknown user's password is checked against a hash of the cost htpasswd -B wrote, as a known user's is."""
+    path = tmp_path / "htpasswd"
+    path.write_bytes(HTPASSWD_B)
+    runner = RecordingRunner()
+    checker = controller(path, runner)
+    assert isinstance(result(checker.authorize(requestWith(basic("dave", "wrong")), [])), Failure)
+    assert isinstance(result(checker.authorize(requestWith(basic("mallory", "x")), [])), Failure)
+    known, unknown = runner.hashes
+    assert cost(known) == cost(unknown) == 5
+    assert unknown != known
+
+
+def test_unknown_user_cost_follows_the_file(htpasswdPath: Path) -> None:
+    """The dummy hash takes the cost most entries use, and follows the file when it is read again."""
+    clock = Clock()
+    runner = RecordingRunner()
+    checker = controller(htpasswdPath, runner, clock)
+    result(checker.authorize(requestWith(basic("mallory", "x")), []))
+    assert cost(runner.hashes[-1]) == 4
+    hashes = [bcrypt.hashpw(b"pw", bcrypt.gensalt(rounds)).decode() for rounds in (6, 6, 5)]
+    htpasswdPath.write_text("".join(f"u{i}:{h}\n" for i, h in enumerate(hashes)))
+    os.utime(htpasswdPath, ns=(1, 1))
+    clock.advance(CHECK_INTERVAL)
+    result(checker.authorize(requestWith(basic("mallory", "x")), []))
+    assert cost(runner.hashes[-1]) == 6
+
+
+@pytest.mark.parametrize("data, expected", [
+    (b"", 5),
+    (b"a:$2y$07$x\nb:$2a$04$x\nc:$2b$04$x\n", 4),
+    (b"a:$2y$07$x\nb:$2a$04$x\n", 7),
+    (b"a:$2y$xx$x\nb:$2y$99$x\nc:$apr1$x\n", 5),
+])
+def test_common_cost(data: bytes, expected: int) -> None:
+    """The cost is the most common valid one, the higher on a tie, and htpasswd's 5 without any."""
+    assert cost(Htpasswd.parse(data).unknownUserHash) == expected
+
+
+@pytest.mark.parametrize("password, accepted", [
+    (LONG_PASSWORD, True), (LONG_PASSWORD[:72], True), (LONG_PASSWORD[:71], False),
+    (LONG_PASSWORD[:72] + "anything else", True)])
+def test_password_over_72_bytes(tmp_path: Path, password: str, accepted: bool) -> None:
+    """A password over 72 bytes matches on its first 72, as htpasswd -B and distribution check it."""
+    path = tmp_path / "htpasswd"
+    path.write_bytes(HTPASSWD_B)
+    answer = result(controller(path).authorize(requestWith(basic("carol", password)), []))
+    assert (answer == Grant("carol")) is accepted

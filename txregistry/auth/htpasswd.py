@@ -18,8 +18,8 @@ import binascii
 import hashlib
 import os
 import secrets
-from collections import OrderedDict
-from collections.abc import Callable, Sequence
+from collections import Counter, OrderedDict
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -35,6 +35,32 @@ from txregistry.auth.interfaces import Challenge, Grant, IAccessController
 
 #: The prefixes of the bcrypt variants an entry may use.
 BCRYPT_PREFIXES = (b"$2a$", b"$2b$", b"$2y$")
+
+#: The bytes of a password bcrypt uses: Apache's C{htpasswd -B} and Go's
+#: C{CompareHashAndPassword} (distribution's check) ignore the rest.
+BCRYPT_MAX_PASSWORD = 72
+
+#: The cost C{htpasswd -B} uses by default.
+HTPASSWD_COST = 5
+
+
+def dummyHash(cost: int) -> bytes:
+    """
+    @return: a bcrypt hash of C{cost} that no password matches: checked
+        for unknown users, so that they take as long as known ones.
+    """
+    return b"$2y$%02d$" % (cost,) + b"." * 53
+
+
+def commonCost(hashes: Iterable[bytes]) -> int:
+    """
+    @return: the cost most of the bcrypt C{hashes} use (the higher of
+        equally common ones), or L{HTPASSWD_COST} if there are none.
+    """
+    costs = Counter(int(h[4:6]) for h in hashes
+                    if h[4:6].isdigit() and h[6:7] == b"$" and 4 <= int(h[4:6]) <= 31)
+    return max(costs, key=lambda cost: (costs[cost], cost), default=HTPASSWD_COST)
+
 
 #: Runs a blocking function off the reactor: C{runInThread(f, *args)}
 #: returns a L{Deferred} of its result.
@@ -56,10 +82,13 @@ class Htpasswd:
     @ivar ignored: the user names of entries that are not bcrypt (MD5,
         SHA-1, crypt or plain text, which distribution cannot check either),
         left out.
+    @ivar unknownUserHash: what an unknown user's password is checked
+        against: a hash of the cost most entries use.
     """
 
     entries: dict[str, bytes]
     ignored: tuple[str, ...] = ()
+    unknownUserHash: bytes = dummyHash(HTPASSWD_COST)
 
     @classmethod
     def parse(cls, data: bytes) -> Htpasswd:
@@ -83,7 +112,8 @@ class Htpasswd:
                 entries[name] = hashed
             else:
                 ignored.append(name)
-        return cls(entries, tuple(ignored))
+        return cls(entries, tuple(ignored),
+                   dummyHash(commonCost(entries.values())))
 
     @classmethod
     def load(cls, path: str) -> Htpasswd:
@@ -244,15 +274,16 @@ def basicCredentials(request: IRequest) -> tuple[str, bytes] | None:
     return name, password
 
 
-def _checkPassword(password: bytes, hashed: bytes) -> bool:
+def checkPassword(password: bytes, hashed: bytes) -> bool:
+    """
+    @return: whether the first L{BCRYPT_MAX_PASSWORD} bytes of C{password}
+        match the bcrypt hash C{hashed} (bcrypt 5 refuses longer ones, which
+        htpasswd and distribution accept); L{False} if C{hashed} is malformed.
+    """
     try:
-        return bcrypt.checkpw(password, hashed)
+        return bcrypt.checkpw(password[:BCRYPT_MAX_PASSWORD], hashed)
     except ValueError:
         return False
-
-
-#: Checked for unknown users, so that they take as long as known ones.
-_UNKNOWN_USER_HASH = b"$2b$10$" + b"." * 53
 
 
 @implementer(IAccessController)
@@ -295,7 +326,7 @@ class HtpasswdAccessController:
     def _check(self, htpasswd: Htpasswd, user: str, password: bytes) -> Deferred[Grant]:
         hashed = htpasswd.entries.get(user)
         if hashed is None:
-            d = self._runInThread(_checkPassword, password, _UNKNOWN_USER_HASH)
+            d = self._runInThread(checkPassword, password, htpasswd.unknownUserHash)
             return d.addCallback(lambda _: self._failed(user, "unknown user"))
         key = self.cache.key(user, password, hashed)
         if key in self.cache:
@@ -307,7 +338,7 @@ class HtpasswdAccessController:
             self.cache.add(key)
             return Grant(user)
 
-        return self._runInThread(_checkPassword, password, hashed).addCallback(checked)
+        return self._runInThread(checkPassword, password, hashed).addCallback(checked)
 
     def _failed(self, user: str, reason: str) -> Grant:
         raise self._refuse(reason, user)
