@@ -168,3 +168,17 @@ async def test_tagsOfOneRoundTrip() -> None:
     assert await registry.tags.tagsOf("app", first) == ["a", "c", "d"]
     assert await registry.tags.tagsOf("app", second) == ["b"]
     assert driver.calls == ["getContents4", "getContents4"]
+
+
+@pytest.mark.parametrize("payload", [b"[]", b"[" * 10**5 + b"]" * 10**5, b"\xff"])
+@pytest_twisted.ensureDeferred
+async def test_unreadableStoredManifest(payload: bytes) -> None:
+    """A stored manifest that is not a JSON object (written by another registry) is served as application/json, not an error."""
+    from txregistry.storage import paths
+    from txregistry.storage.links import writeLink
+
+    registry = Registry.onDriver(CheckedDriver(InMemoryDriver()), Clock())
+    digest = Digest.of(payload)
+    await registry.blobs.putContent(payload, digest)
+    await writeLink(registry.driver, paths.manifestRevisionLink("app", digest), digest)
+    assert await registry.manifests.resolve("app", digest) == (digest, payload, "application/json")
