@@ -8,7 +8,10 @@ from datetime import timedelta
 
 import pytest
 
-from txregistry.config.units import parse_duration, parse_size
+from hypothesis import given
+from hypothesis import strategies as st
+
+from txregistry.config.units import format_duration, parse_duration, parse_size
 
 DURATIONS = [
     ("0", timedelta(0)),
@@ -116,3 +119,25 @@ def test_bad_size(text: object) -> None:
     """parse_size refuses malformed, negative and fractional-byte sizes."""
     with pytest.raises(ValueError):
         parse_size(text)
+
+
+@pytest.mark.parametrize("duration, text", [
+    (timedelta(hours=168), "168h"),
+    (timedelta(days=1), "24h"),
+    (timedelta(hours=1, minutes=30), "1h30m"),
+    (timedelta(hours=2, minutes=10, seconds=5), "2h10m5s"),
+    (timedelta(minutes=1, seconds=30), "1m30s"),
+    (timedelta(seconds=1.5), "1.5s"),
+    (timedelta(milliseconds=500), "500ms"),
+    (timedelta(microseconds=250), "250us"),
+    (timedelta(0), "0s"),
+])
+def test_formatDuration(duration: timedelta, text: str) -> None:
+    """A duration is written as config.yml writes it, not as timedelta's str."""
+    assert format_duration(duration) == text
+
+
+@given(st.timedeltas(min_value=timedelta(0), max_value=timedelta(days=10_000)))
+def test_formatDurationParsesBack(duration: timedelta) -> None:
+    """What format_duration writes, parse_duration reads back unchanged."""
+    assert parse_duration(format_duration(duration)) == duration

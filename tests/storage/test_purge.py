@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from twisted.internet.defer import Deferred, succeed
 from twisted.internet.task import Clock
+from twisted.logger import Logger, formatEvent
 from twisted.python.failure import Failure
 
 from tests.api.helpers import result
@@ -262,6 +263,17 @@ def test_serviceWaitsForDelay(driver: Any) -> None:
     clock.advance(1)
     assert not exists(driver, upload)
     service.stopService()
+
+
+def test_serviceLogsDurationsAsConfigured(driver: Any) -> None:
+    """The start line says the age and interval as config.yml does (168h, 1h)."""
+    events: list[dict[str, Any]] = []
+    service = makeService(driver, clockAt(NOW))
+    service.log = Logger(observer=events.append)
+    service.startService()
+    service.stopService()
+    text = formatEvent(events[0])
+    assert "older than 168h every 1h," in text, text
 
 
 def test_serviceRepeatsEveryInterval(driver: Any) -> None:

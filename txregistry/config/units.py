@@ -1,5 +1,6 @@
 """
-Go-style durations and human-readable sizes, as found in C{config.yml}.
+Go-style durations and human-readable sizes, as found in C{config.yml}, and
+durations written back that way for log lines.
 
 Both parsers raise L{ValueError} with a message that does not name a key;
 the caller adds the key's path.
@@ -79,6 +80,31 @@ def parse_duration(value: object) -> timedelta:
         for number, unit in _DURATION_PART.findall(text)
     )
     return timedelta(microseconds=round(nanoseconds / 1000))
+
+
+def format_duration(duration: timedelta) -> str:
+    """
+    Write a duration the way C{config.yml} does, the inverse of
+    L{parse_duration}: C{168h}, C{1h30m}, C{90s}... C{2m30s}, C{1.5s},
+    C{500ms}, C{0s}.
+
+    @param duration: a non-negative duration.
+    @return: its text, which L{parse_duration} reads back to C{duration}.
+    """
+    microseconds = duration // timedelta(microseconds=1)
+    if microseconds <= 0:
+        return "0s"
+    seconds, fraction = divmod(microseconds, 1_000_000)
+    minutes, seconds = divmod(seconds, 60)
+    hours, minutes = divmod(minutes, 60)
+    text = (f"{hours}h" if hours else "") + (f"{minutes}m" if minutes else "")
+    if not fraction:
+        return text + (f"{seconds}s" if seconds else "")
+    if text or seconds:
+        return text + f"{seconds}.{fraction:06d}".rstrip("0") + "s"
+    if fraction % 1000 == 0:
+        return f"{fraction // 1000}ms"
+    return f"{fraction}us"
 
 
 def parse_size(value: object) -> int:

@@ -34,6 +34,7 @@ from twisted.internet.task import LoopingCall
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
+from txregistry.config.units import format_duration
 from txregistry.interfaces import IStorageDriver
 from txregistry.storage import paths
 from txregistry.storage.driver.errors import PathNotFound, StorageDriverError
@@ -254,7 +255,8 @@ class UploadPurgerService(Service):
         super().startService()
         self.log.info(
             "purging uploads older than {age} every {interval}, first in {delay:.1f}s",
-            age=self.age, interval=self.interval, delay=self.delay)
+            age=format_duration(self.age), interval=format_duration(self.interval),
+            delay=self.delay)
         self._delayed = self.clock.callLater(self.delay, self._startLoop)
 
     def _startLoop(self) -> None:
