@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import io
 import json
+import socket
 from pathlib import Path
 from typing import Any
 
@@ -19,12 +20,12 @@ from twisted.application.service import MultiService
 from twisted.internet import defer, reactor
 from twisted.internet.testing import MemoryReactorClock
 from twisted.logger import Logger
-from twisted.python.usage import UsageError
 from twisted.scripts.twistd import ServerOptions
 
 from txregistry import logging as registry_logging
 from txregistry import service as service_module
 from txregistry.http.site import RegistrySite
+from txregistry.startup import StartupError
 from txregistry.storage.driver.factory import ThreadPoolService
 from txregistry.tap import Options, makeService
 
@@ -125,8 +126,9 @@ def test_optionsDefaults() -> None:
     ]
 
 
-def test_configErrorIsUsageError(tmp_path: Path) -> None:
-    """An invalid key fails option parsing with a UsageError naming its path."""
+def test_configErrorIsStartupError(tmp_path: Path) -> None:
+    """An invalid key fails option parsing with a StartupError (one line, no
+    usage text) naming the file and the key's path."""
     path = tmp_path / "config.yml"
     path.write_text(
         yaml.safe_dump(
@@ -142,15 +144,69 @@ def test_configErrorIsUsageError(tmp_path: Path) -> None:
         )
     )
     options = Options()
-    with pytest.raises(UsageError, match=r"storage\.filesystem\.bogus"):
+    with pytest.raises(StartupError, match=r"config\.yml: storage\.filesystem\.bogus"):
         options.parseOptions(["-c", str(path)])
 
 
-def test_missingConfigIsUsageError(tmp_path: Path) -> None:
-    """A configuration file that cannot be read is a UsageError naming it."""
+def test_missingConfigIsStartupError(tmp_path: Path) -> None:
+    """A configuration file that cannot be read is a StartupError naming it."""
     missing = tmp_path / "missing.yml"
-    with pytest.raises(UsageError, match="missing.yml"):
+    with pytest.raises(StartupError, match="missing.yml"):
         Options().parseOptions(["-c", str(missing)])
+
+
+def test_yamlErrorNamesFileInOneLine(tmp_path: Path) -> None:
+    """A YAML syntax error names the file, the line and the column, in one
+    line, not PyYAML's "<unicode string>"."""
+    path = tmp_path / "broken.yml"
+    path.write_text("version: 0.1\nhttp: [\n")
+    with pytest.raises(StartupError) as caught:
+        Options().parseOptions(["-c", str(path)])
+    message = str(caught.value)
+    assert message.startswith(f"{path} is not valid YAML: line 3, column 1: "), message
+    assert "\n" not in message and "<unicode string>" not in message
+
+
+def test_uncreatableRootIsStartupError(tmp_path: Path) -> None:
+    """A storage root that cannot be created stops the start with a
+    StartupError naming the key, the directory and the reason."""
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    path = tmp_path / "config.yml"
+    path.write_text(yaml.safe_dump({
+        "version": 0.1,
+        "storage": {"filesystem": {"rootdirectory": str(blocker / "root")}},
+    }))
+    options = Options()
+    options.parseOptions(["-c", str(path), "--listen", LOOPBACK_ANY_PORT])
+    with pytest.raises(StartupError, match=(
+            rf"^storage\.filesystem\.rootdirectory: cannot create {blocker}/root: "
+            "Not a directory")):
+        makeService(options, reactor=MemoryReactorClock())
+
+
+@pytest.mark.parametrize("description", ["tcp:abc", "tcp:5000:bogus=1", "nope:1"])
+def test_badListenIsStartupError(tmp_path: Path, description: str) -> None:
+    """A --listen description Twisted cannot parse is a StartupError naming it."""
+    options = Options()
+    options.parseOptions(["-c", str(writeConfig(tmp_path)), "--listen", description])
+    with pytest.raises(StartupError, match=f"^cannot listen on '{description}': "):
+        makeService(options, reactor=MemoryReactorClock())
+
+
+def test_portInUseIsStartupError(tmp_path: Path) -> None:
+    """A port another socket holds fails the listener's start with a
+    StartupError naming the listener and the reason."""
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        description = f"tcp:{taken.getsockname()[1]}:interface=127.0.0.1"
+        options = Options()
+        options.parseOptions(["-c", str(writeConfig(tmp_path)), "--listen", description])
+        listener = listeners(makeService(options, reactor=reactor))[0]
+        with pytest.raises(StartupError, match=(
+                f"^cannot listen on {description}: Address already in use$")):
+            listener.privilegedStartService()
 
 
 def test_makeServiceTree(tmp_path: Path) -> None:

@@ -10,7 +10,6 @@ import signal
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from twisted.application.internet import StreamServerEndpointService
 from twisted.application.service import MultiService
 from twisted.internet.endpoints import serverFromString
 from twisted.logger import Logger
@@ -19,6 +18,7 @@ from txregistry.api.app import RegistryApp
 from txregistry.http.site import RegistrySite
 from txregistry.memory import tuneAllocator
 from txregistry.reuseport import SharedListeners
+from txregistry.startup import ListeningService, describedEndpoints
 from txregistry.storage.driver.factory import makeDriver
 from txregistry.storage.purge import UploadPurgerService
 from txregistry.tls.listeners import EndpointMaker, build_listeners
@@ -156,11 +156,10 @@ def _makeTree(
 
     site = RegistrySite(RegistryApp(config, storage.driver, reactor).resource(),
                         accessLog=not config.log.accesslog_disabled)
-    listeners = build_listeners(config, descriptions, reactor, makeEndpoint)
-    for endpoint in listeners.endpoints:
-        listener = StreamServerEndpointService(endpoint, site)
-        listener._raiseSynchronously = True  # as strports.service does
-        listener.setServiceParent(top)
+    listeners = build_listeners(config, descriptions, reactor,
+                                describedEndpoints(makeEndpoint))
+    for description, endpoint in zip(descriptions, listeners.endpoints, strict=True):
+        ListeningService(description, endpoint, site).setServiceParent(top)
     if listeners.reloader is not None:
         reload = listeners.reloader.reload
 

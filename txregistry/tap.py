@@ -15,6 +15,7 @@ from twisted.python import usage
 from txregistry import logging as registry_logging
 from txregistry import service
 from txregistry.config import ConfigError, load_config
+from txregistry.startup import StartupError, reportStartupErrors
 
 
 class Options(usage.Options):
@@ -27,8 +28,11 @@ class Options(usage.Options):
 
     After L{parseOptions}, C{self["configuration"]} holds the loaded
     L{txregistry.config.Configuration}: the configuration is read while the
-    options are parsed so that an invalid file is reported by twistd as a
-    usage error (a message and a non-zero exit status, no traceback).
+    options are parsed, so that an invalid file stops twistd before anything
+    starts.  Under twistd, every error that stops the start (a
+    L{StartupError}: an invalid configuration, a storage root that cannot
+    be created, a listener that cannot listen) is printed as one line, with
+    no usage text and no traceback (L{reportStartupErrors}).
     """
 
     synopsis = "[options]"
@@ -63,31 +67,35 @@ class Options(usage.Options):
         """
         Load the configuration file (or the embedded default).
 
-        @raise usage.UsageError: if the configuration is invalid; the message
+        @raise StartupError: if the configuration is invalid; the message
             names the offending key.
         """
-        config = self["configuration"] = loadConfiguration(self["config"], os.environ)
         twistd = getattr(self, "parent", None)
+        if twistd is not None:
+            reportStartupErrors()
+        config = self["configuration"] = loadConfiguration(self["config"], os.environ)
         if twistd is not None:
             registry_logging.installForTwistd(config, twistd)
 
 
 def loadConfiguration(path: str | None, environ: Any) -> Any:
     """
-    Load the configuration, turning its errors into usage errors.
+    Load the configuration, turning its errors into start-up errors.
 
     @param path: the configuration file, or L{None} for the embedded default.
     @param environ: the environment holding C{REGISTRY_*} overrides.
     @return: the L{txregistry.config.Configuration}.
-    @raise usage.UsageError: if the configuration cannot be loaded; the
-        message is the L{txregistry.config.ConfigError}'s, naming the key.
+    @raise StartupError: if the configuration cannot be loaded; the message
+        is the L{txregistry.config.ConfigError}'s, naming the key (or the
+        file, for one that cannot be read or parsed).
     """
     try:
         return load_config(path, environ)
     except ConfigError as e:
+        if not e.keys:
+            raise StartupError(e.reason) from None
         where = path if path is not None else "<default configuration>"
-        message = e.reason if not e.keys else str(e)
-        raise usage.UsageError(f"invalid configuration {where}: {message}") from None
+        raise StartupError(f"invalid configuration {where}: {e}") from None
 
 
 def makeService(options: Options, reactor: Any = None) -> MultiService:
@@ -97,7 +105,8 @@ def makeService(options: Options, reactor: Any = None) -> MultiService:
     @param options: parsed L{Options}.
     @param reactor: the reactor to run on; the global one if L{None}.
     @return: the top L{twisted.application.service.MultiService}.
-    @raise usage.UsageError: if the configuration is invalid.
+    @raise StartupError: if the configuration is invalid, or names storage
+        or listeners that cannot be set up.
     """
     if reactor is None:
         from twisted.internet import reactor as globalReactor
@@ -106,4 +115,7 @@ def makeService(options: Options, reactor: Any = None) -> MultiService:
     config = options["configuration"]
     if config is None:
         config = loadConfiguration(options["config"], os.environ)
-    return service.makeService(config, list(options["listen"]) or None, reactor)
+    try:
+        return service.makeService(config, list(options["listen"]) or None, reactor)
+    except (ConfigError, ValueError) as e:
+        raise StartupError(str(e)) from None

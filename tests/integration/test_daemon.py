@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import os
 import signal
+import socket
 import subprocess
 import time
 from pathlib import Path
@@ -164,15 +165,15 @@ def test_default_configuration(tmp_path: Path) -> None:
     assert "Server Shut Down." in log.read_text(errors="replace")
 
 
-def refused_at_start(config: Path, cwd: Path) -> str:
+def refused_at_start(config: Path, cwd: Path, *extra: str) -> str:
     """
-    Run C{twistd -n registry -c config} and check it exits non-zero without
-    a traceback.
+    Run C{twistd -n registry -c config [extra...]} and check it exits
+    non-zero without a traceback or the usage text.
 
     @return: what it printed.
     """
     result = subprocess.run(
-        twistd_command() + ["-n", "registry", "-c", str(config)],
+        twistd_command() + ["-n", "registry", "-c", str(config), *extra],
         cwd=cwd,
         env=clean_environ(),
         stdin=subprocess.DEVNULL,
@@ -183,7 +184,68 @@ def refused_at_start(config: Path, cwd: Path) -> str:
     output = result.stdout + result.stderr
     assert result.returncode != 0, output
     assert "Traceback" not in output, output
+    assert "Usage:" not in output, output
     return output
+
+
+def refused_in_one_line(config: Path, cwd: Path, *extra: str) -> str:
+    """
+    L{refused_at_start}, checking that twistd printed one line only.
+
+    @return: that line, without the C{txregistry: } prefix.
+    """
+    output = refused_at_start(config, cwd, *extra)
+    lines = output.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("txregistry: "), output
+    return lines[0].removeprefix("txregistry: ")
+
+
+def test_yaml_error_one_line_naming_file(tmp_path: Path) -> None:
+    """A YAML syntax error stops twistd with one line naming the file, the
+    line and the column."""
+    config = tmp_path / "config.yml"
+    config.write_text("version: 0.1\nhttp: [\n")
+    line = refused_in_one_line(config, tmp_path)
+    assert line.startswith(f"{config} is not valid YAML: line 3, column 1: "), line
+
+
+def test_uncreatable_root_one_line(tmp_path: Path) -> None:
+    """A storage root that cannot be created stops twistd with one line
+    naming the key and the directory."""
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    document = txregistry_config(blocker / "root", free_port())
+    config = tmp_path / "config.yml"
+    config.write_text(yaml.safe_dump(document))
+    line = refused_in_one_line(config, tmp_path)
+    assert line == (f"storage.filesystem.rootdirectory: cannot create {blocker}/root: "
+                    "Not a directory"), line
+
+
+def test_bad_listen_one_line(tmp_path: Path) -> None:
+    """A --listen description Twisted cannot parse stops twistd with one line
+    naming it."""
+    config = tmp_path / "config.yml"
+    config.write_text(yaml.safe_dump(txregistry_config(tmp_path / "storage", free_port())))
+    line = refused_in_one_line(config, tmp_path, "--listen", "tcp:abc")
+    assert line.startswith("cannot listen on 'tcp:abc': "), line
+
+
+def test_port_in_use_one_line(tmp_path: Path) -> None:
+    """A port already in use stops twistd with one logged error line naming
+    the listener, and no traceback."""
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        config = tmp_path / "config.yml"
+        config.write_text(yaml.safe_dump(txregistry_config(tmp_path / "storage", port)))
+        output = refused_at_start(config, tmp_path)
+    errors = [line for line in output.splitlines() if "error]" in line or "critical]" in line]
+    assert len(errors) == 1, output
+    assert errors[0].endswith(
+        f"txregistry: cannot listen on tcp:{port}:interface=127.0.0.1: "
+        "Address already in use"), output
 
 
 def test_bad_configuration_exits_with_key_path(tmp_path: Path) -> None:

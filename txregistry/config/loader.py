@@ -33,6 +33,21 @@ http:
 """
 
 
+def yaml_problem(error: yaml.YAMLError) -> str:
+    """
+    @return: what is wrong with a YAML document, in one line, with the line
+        and column where it is (PyYAML's own message spans several lines
+        and calls the document C{"<unicode string>"}).
+    """
+    if not isinstance(error, yaml.MarkedYAMLError):
+        return " ".join(str(error).split())
+    mark = error.problem_mark or error.context_mark
+    where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
+    problem = error.problem or "invalid"
+    context = f" ({error.context})" if error.context else ""
+    return f"{where}{problem}{context}"
+
+
 def load_config(
     path: str | None,
     environ: Mapping[str, str],
@@ -73,7 +88,7 @@ def load_config(
     try:
         tree = load_yaml(text)
     except yaml.YAMLError as e:
-        raise ConfigError((), f"{source} is not valid YAML: {e}") from None
+        raise ConfigError((), f"{source} is not valid YAML: {yaml_problem(e)}") from None
     if tree is None:
         tree = {}
     if not isinstance(tree, dict):

@@ -62,6 +62,20 @@ class StorageDriverSetup:
     services: list[IService] = field(default_factory=list)
 
 
+def _makeRoot(root: str) -> None:
+    """
+    Create the filesystem driver's root directory if it is missing.
+
+    @raise ValueError: if it cannot be, naming the key and the reason.
+    """
+    try:
+        os.makedirs(root, exist_ok=True)
+    except OSError as e:
+        where = f" ({e.filename})" if e.filename not in (None, root) else ""
+        raise ValueError(f"storage.filesystem.rootdirectory: cannot create {root}: "
+                         f"{e.strerror or e}{where}") from None
+
+
 def makeDriver(storage: Any, reactor: Any) -> StorageDriverSetup:
     """
     @param storage: the C{storage} configuration: its C{driver} is
@@ -70,13 +84,14 @@ def makeDriver(storage: Any, reactor: Any) -> StorageDriverSetup:
         C{maxthreads} and C{uploadmemory}.  Where inotify works, its links are cached
         (L{WatchedDriver}).
     @param reactor: the reactor the driver delivers results in.
-    @raise ValueError: if the driver is unknown.
+    @raise ValueError: if the driver is unknown, or the root directory
+        cannot be created.
     """
     if storage.driver == "inmemory":
         return StorageDriverSetup(CheckedDriver(InMemoryDriver()))
     if storage.driver == "filesystem":
         config = storage.filesystem
-        os.makedirs(config.rootdirectory, exist_ok=True)
+        _makeRoot(config.rootdirectory)
         pool = ThreadPool(minthreads=0, maxthreads=config.maxthreads,
                           name="txregistry-storage")
         metadata = ThreadPool(minthreads=0, maxthreads=METADATA_THREADS,
