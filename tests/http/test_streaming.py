@@ -295,3 +295,15 @@ def test_hostAskedOnce() -> None:
     protocol.dataReceived(head("GET", "/v2/") * 3)
     assert transport.value().count(b"HTTP/1.1 200 ") == 3
     assert len(asked) == 1
+
+
+def test_noServerHeader() -> None:
+    """Responses, streamed or not, carry no Server header (Twisted would send
+    its name and version; distribution sends none)."""
+    resource = UploadResource()
+    protocol, transport = connect(resource)
+    protocol.dataReceived(head("GET", "/v2/")
+                          + head("PATCH", UPLOAD, "Content-Length: 2") + b"ab")
+    response = transport.value()
+    assert response.count(b"HTTP/1.1 ") == 2, response
+    assert b"server:" not in response.lower(), response

@@ -18,6 +18,7 @@ import pytest
 import yaml
 from harness import (
     CLEAN_EXITS,
+    RegistryProcess,
     clean_environ,
     free_port,
     http_request,
@@ -163,6 +164,15 @@ def test_default_configuration(tmp_path: Path) -> None:
         print(log.read_text(errors="replace"))
     assert process.returncode in CLEAN_EXITS
     assert "Server Shut Down." in log.read_text(errors="replace")
+
+
+def test_no_server_header(txregistry_server: RegistryProcess) -> None:
+    """The daemon's responses carry no Server header, so no Twisted version."""
+    for method, path in [("GET", "/v2/"), ("HEAD", "/v2/no/such/manifests/latest"),
+                         ("POST", "/v2/demo/app/blobs/uploads/")]:
+        status, headers, _ = http_request(txregistry_server.base_url, method, path, body=b"")
+        assert status in (200, 202, 404), (method, path, status)
+        assert "Server" not in headers, (method, path, headers)
 
 
 def refused_at_start(config: Path, cwd: Path, *extra: str) -> str:

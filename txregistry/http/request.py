@@ -105,6 +105,9 @@ class StreamingRequest(Request):
     def write(self, data: bytes) -> None:
         if not self.startedWriting:
             self._closeIfBodyUnread()
+            # Twisted names itself and its version; distribution sends no
+            # Server header, and a version only helps an attacker.
+            self.responseHeaders.removeHeader(b"server")
         super().write(data)
 
     def finish(self) -> None:
