@@ -8,6 +8,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from twisted.logger import LogLevel, capturedLogs, formatEvent
 
 from txregistry.config import ConfigError, Configuration, load_config
 
@@ -143,16 +144,30 @@ def test_list_index_gap() -> None:
         )
 
 
-def test_unknown_key() -> None:
-    """A variable naming an unknown key is refused, naming the variable."""
-    with pytest.raises(
-        ConfigError,
-        match=(
-            r"^storage.filesystem.rootdir: unknown key .*"
-            r"\(set by environment variable REGISTRY_STORAGE_FILESYSTEM_ROOTDIR\)$"
-        ),
-    ):
-        load_config(None, {"REGISTRY_STORAGE_FILESYSTEM_ROOTDIR": "/x"})
+@pytest.mark.parametrize("environ, path", [
+    ({"REGISTRY_HTTP_ADRR": "x"}, "http.adrr"),
+    ({"REGISTRY_STORAGE_FILESYSTEM_ROOTDIR": "/x"}, "storage.filesystem.rootdir"),
+    ({"REGISTRY_HTTP_ADRR_DEEPER": "x"}, "http.adrr"),
+    ({"REGISTRY_LOG": "{level: debug, bogus: 1}"}, "log.bogus"),
+])
+def test_unknown_key_from_environment_ignored(environ: dict[str, str], path: str) -> None:
+    """A variable naming an unknown key in a known section is ignored with a
+    warning naming it, as distribution ignores unrecognised variables at
+    every level; the rest of the environment still applies."""
+    with capturedLogs() as events:
+        config = load_config(None, {**environ, "REGISTRY_HTTP_SECRET": "kept"})
+    assert config.http.secret == "kept"
+    assert config.http.addr == "127.0.0.1:5000"
+    warnings = [formatEvent(e) for e in events if e.get("log_level") == LogLevel.warn]
+    name = next(iter(environ))
+    assert warnings == [f"ignoring {path}, set by environment variable {name}: unknown key"]
+
+
+def test_unknown_key_in_file_refused(load: Loader) -> None:
+    """An unknown key written in the file stays an error, even with variables
+    writing beside it."""
+    with pytest.raises(ConfigError, match=r"^http\.adrr: unknown key"):
+        load(MINIMAL + "http:\n  adrr: x\n", {"REGISTRY_HTTP_SECRET": "y"})
 
 
 def test_unknown_section_ignored() -> None:

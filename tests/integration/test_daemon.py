@@ -22,6 +22,7 @@ from harness import (
     clean_environ,
     free_port,
     http_request,
+    make_txregistry,
     port_is_free,
     twistd_command,
     txregistry_config,
@@ -173,6 +174,22 @@ def test_no_server_header(txregistry_server: RegistryProcess) -> None:
         status, headers, _ = http_request(txregistry_server.base_url, method, path, body=b"")
         assert status in (200, 202, 404), (method, path, status)
         assert "Server" not in headers, (method, path, headers)
+
+
+def test_unknown_environment_key_warns(tmp_path: Path) -> None:
+    """REGISTRY_HTTP_ADRR (a typo in a known section) does not stop the
+    daemon: it serves, and its log warns about the variable."""
+    process = make_txregistry(tmp_path / "work", tmp_path / "storage")
+    process.env["REGISTRY_HTTP_ADRR"] = "x"
+    try:
+        process.start()
+        status, _, _ = http_request(process.base_url, "GET", "/v2/")
+        assert status == 200
+    finally:
+        process.stop()
+    log = process.log()
+    assert ("ignoring http.adrr, set by environment variable REGISTRY_HTTP_ADRR: "
+            "unknown key") in log, log
 
 
 def refused_at_start(config: Path, cwd: Path, *extra: str) -> str:

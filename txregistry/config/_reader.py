@@ -13,7 +13,7 @@ from datetime import timedelta
 from typing import TypeVar
 
 from txregistry.config._yaml import TypedScalar, resolved
-from txregistry.config.errors import ConfigError, PathStep
+from txregistry.config.errors import ConfigError, PathStep, UnknownKey
 from txregistry.config.units import parse_duration, parse_size
 
 _T = TypeVar("_T")
@@ -106,7 +106,7 @@ class Section:
                     self.keys, f"keys must be strings, got {describe(key)}"
                 )
             if allowed is not None and key not in allowed:
-                raise ConfigError((*self.keys, key), _unknown_key(key, allowed))
+                raise UnknownKey((*self.keys, key), _unknown_key(key, allowed))
         self.value: dict[str, object] = {str(key): item for key, item in value.items()}
 
     def path(self, key: PathStep) -> tuple[PathStep, ...]:

@@ -20,9 +20,12 @@ drop them too.
 A variable whose first part names no section (C{REGISTRY_PORT},
 C{REGISTRY_SERVICE_HOST}: Kubernetes sets these for a Service named
 C{registry}) is ignored with a warning, as distribution does.  Unknown keys
-within a section are not detected here but by the parser, like unknown keys
-written in the file; L{apply_environment} returns where each variable
-wrote, so that errors can name the variable.
+within a section are found by the parser, like unknown keys written in the
+file; one that only a variable wrote (C{REGISTRY_HTTP_ADRR}) is then dropped
+with a warning too (L{ignore_unknown_key}), as distribution ignores
+unrecognised variables at every level, while an unknown key in the file
+stays an error.  L{apply_environment} returns where each variable wrote, so
+that errors can name the variable.
 """
 
 from __future__ import annotations
@@ -33,7 +36,7 @@ import yaml
 from twisted.logger import Logger
 
 from txregistry.config._yaml import load_yaml
-from txregistry.config.errors import ConfigError, PathStep
+from txregistry.config.errors import ConfigError, PathStep, UnknownKey
 
 PREFIX = "REGISTRY_"
 
@@ -184,3 +187,54 @@ def origin_note(
     if inside:
         return error.with_note(f"set by environment variable {', '.join(inside)}")
     return error
+
+
+def key_paths(tree: object, prefix: tuple[PathStep, ...] = ()) -> set[tuple[PathStep, ...]]:
+    """
+    @param tree: a loaded document, or a part of it.
+    @return: the path of every key and list item in C{tree}.
+    """
+    found: set[tuple[PathStep, ...]] = set()
+    items: list[tuple[PathStep, object]] = []
+    if isinstance(tree, dict):
+        items = [(key, value) for key, value in tree.items() if isinstance(key, str)]
+    elif isinstance(tree, list):
+        items = list(enumerate(tree))
+    for step, value in items:
+        path = (*prefix, step)
+        found.add(path)
+        found |= key_paths(value, path)
+    return found
+
+
+def ignore_unknown_key(
+    error: UnknownKey,
+    tree: dict[str, object],
+    written: set[tuple[PathStep, ...]],
+    origins: Mapping[tuple[PathStep, ...], str],
+) -> bool:
+    """
+    Drop from C{tree} an unknown key that only environment variables wrote,
+    with a warning naming them, as distribution ignores unrecognised
+    variables.
+
+    @param error: the parser's complaint about the key.
+    @param tree: the document the parser read, with the environment
+        applied; changed in place.
+    @param written: the L{key_paths} of the document before the environment
+        was applied: a key among them was written in the file.
+    @param origins: the result of L{apply_environment}.
+    @return: whether the key was dropped (else it came from the file).
+    """
+    names = sorted(name for keys, name in origins.items()
+                   if error.keys[:len(keys)] == keys or keys[:len(error.keys)] == error.keys)
+    if error.keys in written or not names:
+        return False
+    node: object = tree
+    for step in error.keys[:-1]:
+        node = node[step]  # type: ignore[index]
+    del node[error.keys[-1]]  # type: ignore[attr-defined]
+    for name in names:
+        log.warn("ignoring {path}, set by environment variable {name}: unknown key",
+                 name=name, path=error.path)
+    return True

@@ -60,3 +60,9 @@ class ConfigError(Exception):
         @return: a new L{ConfigError} for the same path.
         """
         return ConfigError(self.keys, f"{self.reason} ({note})")
+
+
+class UnknownKey(ConfigError):
+    """
+    A mapping holds a key the registry does not know.
+    """

@@ -11,8 +11,13 @@ from collections.abc import Mapping
 import yaml
 
 from txregistry.config._yaml import load_yaml
-from txregistry.config.environ import apply_environment, origin_note
-from txregistry.config.errors import ConfigError
+from txregistry.config.environ import (
+    apply_environment,
+    ignore_unknown_key,
+    key_paths,
+    origin_note,
+)
+from txregistry.config.errors import ConfigError, UnknownKey
 from txregistry.config.model import Configuration
 from txregistry.config.parse import expand_string_forms, parse_configuration
 from txregistry.config.unsupported import check_supported
@@ -69,7 +74,8 @@ def load_config(
     @return: the configuration.
     @raise ConfigError: if the file cannot be read or parsed, has an unknown
         key or an invalid value (also when set from the environment: the
-        message then names the variable), or asks for a feature not built
+        message then names the variable; an unknown key only a variable
+        wrote is ignored with a warning), or asks for a feature not built
         yet.
     """
     if cwd is None:
@@ -94,10 +100,16 @@ def load_config(
     if not isinstance(tree, dict):
         raise ConfigError((), f"{source} must hold a mapping at its top level")
     expand_string_forms(tree)
+    written = key_paths(tree)
     origins = apply_environment(tree, environ)
-    try:
-        config = parse_configuration(tree, cwd)
-        check_supported(config)
-    except ConfigError as e:
-        raise origin_note(e, origins) from None
-    return config
+    while True:
+        try:
+            config = parse_configuration(tree, cwd)
+            check_supported(config)
+        except UnknownKey as e:
+            if not ignore_unknown_key(e, tree, written, origins):
+                raise origin_note(e, origins) from None
+        except ConfigError as e:
+            raise origin_note(e, origins) from None
+        else:
+            return config
