@@ -20,7 +20,11 @@ from txregistry.memory import tuneAllocator
 from txregistry.reuseport import SharedListeners
 from txregistry.startup import ListeningService, describedEndpoints
 from txregistry.storage.driver.factory import makeDriver
-from txregistry.storage.purge import UploadPurgerService
+from txregistry.storage.purge import (
+    TemporarySweeper,
+    TemporarySweepService,
+    UploadPurgerService,
+)
 from txregistry.tls.listeners import EndpointMaker, build_listeners
 from txregistry.tls.reload import SIGHUPReloadService, SignalInstaller
 from txregistry.workers import (
@@ -48,7 +52,9 @@ def makeService(
     L{txregistry.http.site.RegistrySite}, and the upload purger when
     C{storage.maintenance.uploadpurging} is enabled and the registry is not
     read-only (read-only mode is for running garbage collection on a
-    storage nothing else writes to).
+    storage nothing else writes to); unless read-only, the temporary files
+    an interrupted write left are removed once, in the background, at
+    start, and by each purge.
 
     With C{http.workers} above 1, this process is worker 1 and the
     supervisor of the others (L{txregistry.workers}): its listeners bind
@@ -175,7 +181,11 @@ def _makeTree(
         ).setServiceParent(top)
 
     maintenance = config.storage.maintenance
+    sweeper = None
+    if purge and storage.removeTemporaries and not maintenance.readonly_enabled:
+        sweeper = TemporarySweeper(storage.removeTemporaries, reactor)
+        TemporarySweepService(sweeper, reactor).setServiceParent(top)
     if purge and maintenance.uploadpurging.enabled and not maintenance.readonly_enabled:
-        UploadPurgerService.fromConfig(
-            storage.driver, maintenance.uploadpurging, reactor).setServiceParent(top)
+        UploadPurgerService.fromConfig(storage.driver, maintenance.uploadpurging,
+                                       reactor, sweeper).setServiceParent(top)
     return top

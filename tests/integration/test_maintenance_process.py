@@ -6,6 +6,7 @@ Maintenance against real C{twistd -n registry} processes: read-only mode
 
 from __future__ import annotations
 
+import os
 import socket
 import time
 from pathlib import Path
@@ -164,3 +165,25 @@ def test_dryRunKeepsAbandonedUpload(registries: Registries) -> None:
     # Several purges later, it is still there.
     time.sleep(2)
     assert uploadDirectory(root, abandoned).is_dir()
+
+
+def test_startRemovesTemporariesOfInterruptedWrites(registries: Registries) -> None:
+    """A temporary file left by a write killed (kill -9) while storing a small
+    blob is removed soon after the next start, once an hour old; a younger
+    one (another process may be writing it) is kept."""
+    root = registries.tmp_path / "storage"
+    blob = root / "docker/registry/v2/blobs/sha256/ab" / ("ab" + "0" * 62)
+    blob.mkdir(parents=True)
+    left, fresh = blob / "data~0123456789abcdef", blob / "data~fedcba9876543210"
+    for path in (left, fresh):
+        path.write_bytes(b"half a blob")
+    twoHoursAgo = time.time() - 7200
+    os.utime(left, (twoHoursAgo, twoHoursAgo))
+    server = startTxregistry(registries, root, "sweep", {})
+    deadline = time.monotonic() + 20
+    while left.exists() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not left.exists(), server.log()
+    assert fresh.exists()
+    assert (f"removed temporary file /docker/registry/v2/blobs/sha256/ab/ab{'0' * 62}/"
+            "data~0123456789abcdef") in server.log()

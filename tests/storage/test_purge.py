@@ -21,7 +21,10 @@ from txregistry.storage.driver.errors import UnexpectedError
 from txregistry.storage.driver.inmemory import InMemoryDriver
 from txregistry.storage.purge import (
     MAX_INITIAL_DELAY,
+    TEMPORARY_AGE,
     PurgeResult,
+    TemporarySweeper,
+    TemporarySweepService,
     UploadPurger,
     UploadPurgerService,
     initialDelay,
@@ -382,3 +385,71 @@ def test_serviceRefusesZeroInterval(driver: Any) -> None:
     """A zero interval would purge without pause: it is refused, naming the key."""
     with pytest.raises(ValueError, match="uploadpurging.interval"):
         UploadPurgerService(UploadPurger(driver), WEEK, timedelta(0), Clock(), 0)
+
+
+# Temporary files
+
+
+class FakeRemover:
+    """
+    A L{txregistry.storage.purge.RemoveTemporaries} recording the times it
+    is given, answering with a L{Deferred} the test fires.
+    """
+
+    def __init__(self) -> None:
+        self.calls: list[float] = []
+        self.pending: list[Deferred[list[str]]] = []
+
+    def __call__(self, olderThan: float) -> Deferred[list[str]]:
+        self.calls.append(olderThan)
+        self.pending.append(Deferred())
+        return self.pending[-1]
+
+
+def test_sweeperRemovesOnlyOldTemporaries() -> None:
+    """A sweep asks for the temporaries older than TEMPORARY_AGE, never younger."""
+    remover = FakeRemover()
+    sweeper = TemporarySweeper(remover, clockAt(NOW))
+    d = sweeper.sweep()
+    assert remover.calls == [(NOW - TEMPORARY_AGE).timestamp()]
+    remover.pending[0].callback(["/a/data~0123456789abcdef"])
+    assert result(d) == ["/a/data~0123456789abcdef"]
+
+
+def test_sweeperNeverFails() -> None:
+    """A sweep whose removal fails reports nothing removed and logs the error."""
+    remover = FakeRemover()
+    sweeper = TemporarySweeper(remover, clockAt(NOW))
+    events: list[dict[str, Any]] = []
+    sweeper.log = Logger(observer=events.append)
+    d = sweeper.sweep()
+    remover.pending[0].errback(PermissionError("denied"))
+    assert result(d) == []
+    assert "removing temporary files" in formatEvent(events[0])
+
+
+def test_sweepAtStartDoesNotDelay() -> None:
+    """The start-up sweep runs once the reactor turns, not within
+    startService (the listeners do not wait for it); stopping cancels it."""
+    clock = clockAt(NOW)
+    remover = FakeRemover()
+    service = TemporarySweepService(TemporarySweeper(remover, clock), clock)
+    service.startService()
+    assert remover.calls == []
+    clock.advance(0)
+    assert len(remover.calls) == 1
+    service.stopService()
+    assert remover.pending[0].called
+    clock.advance(3600)
+    assert len(remover.calls) == 1
+
+
+def test_purgeSweepsTemporaries(driver: Any) -> None:
+    """Each purge also removes the old temporaries, except in a dry run."""
+    remover = FakeRemover()
+    sweeper = TemporarySweeper(remover, clockAt(NOW))
+    assert result(UploadPurger(driver, True, sweeper).purge(NOW - WEEK)).temporaries == []
+    assert remover.calls == []
+    d = UploadPurger(driver, False, sweeper).purge(NOW - WEEK)
+    remover.pending[0].callback(["/x/data~0123456789abcdef"])
+    assert result(d).temporaries == ["/x/data~0123456789abcdef"]

@@ -16,6 +16,10 @@ configured age is deleted.  As in distribution:
 
 Only the storage driver interface is used (C{list}, C{getContent},
 C{delete}), so the purge works on every driver and never blocks the reactor.
+
+A driver that writes small files through temporary ones (the filesystem
+driver) also has the temporaries left by an interrupted write removed: by
+each purge and once at start (L{TemporarySweeper}).
 """
 
 from __future__ import annotations
@@ -42,6 +46,16 @@ from txregistry.storage.driver.errors import PathNotFound, StorageDriverError
 #: The longest wait before the first purge after start (distribution spreads
 #: the first purges of its replicas over a random delay too).
 MAX_INITIAL_DELAY = timedelta(minutes=30)
+
+#: Temporary files younger than this are never removed: they may be being
+#: written, by this process or another one sharing the storage.  A small
+#: file takes milliseconds to write; an hour leaves room for a stalled disk.
+TEMPORARY_AGE = timedelta(hours=1)
+
+#: Removes a driver's temporary files last modified before a time (seconds
+#: since the epoch), firing with their paths (see
+#: L{txregistry.storage.driver.filesystem.FilesystemDriver.removeTemporaries}).
+RemoveTemporaries = Callable[[float], "Deferred[list[str]]"]
 
 
 def parseStartedAt(content: bytes) -> datetime:
@@ -96,11 +110,88 @@ class PurgeResult:
     @ivar kept: how many uploads were kept (young, or of unknown age).
     @ivar errors: how many uploads or directories could not be examined or
         deleted.
+    @ivar temporaries: the temporary files removed.
     """
 
     deleted: list[str] = field(default_factory=list)
     kept: int = 0
     errors: int = 0
+    temporaries: list[str] = field(default_factory=list)
+
+
+class TemporarySweeper:
+    """
+    Removes the temporary files a process killed while storing a small file
+    leaves behind, once they are older than L{TEMPORARY_AGE}.
+
+    @param remove: the driver's L{RemoveTemporaries}.
+    @param clock: an L{IReactorTime} telling the time.
+    """
+
+    log = Logger()
+
+    def __init__(self, remove: RemoveTemporaries, clock: Any) -> None:
+        self.remove = remove
+        self.clock = clock
+
+    def sweep(self) -> Deferred[list[str]]:
+        """
+        Remove the temporary files older than L{TEMPORARY_AGE}.
+
+        @return: a L{Deferred} firing with their paths; it never fails (an
+            error is logged, and nothing reported removed).  Cancelling it
+            stops the scan.
+        """
+        d = self.remove(self.clock.seconds() - TEMPORARY_AGE.total_seconds())
+
+        def done(outcome: list[str] | Failure) -> list[str]:
+            if isinstance(outcome, Failure):
+                if not outcome.check(CancelledError):
+                    self.log.failure("removing temporary files", outcome)
+                return []
+            for path in outcome:
+                self.log.info("removed temporary file {path}, left by an interrupted "
+                              "write", path=path)
+            return outcome
+
+        return d.addBoth(done)
+
+
+class TemporarySweepService(Service):
+    """
+    Runs a L{TemporarySweeper} once, as soon as the reactor runs: the
+    listeners do not wait for it.
+
+    @param sweeper: the L{TemporarySweeper}.
+    @param clock: the L{IReactorTime} scheduling it.
+    """
+
+    def __init__(self, sweeper: TemporarySweeper, clock: Any) -> None:
+        self.sweeper = sweeper
+        self.clock = clock
+        self._delayed: IDelayedCall | None = None
+        self._running: Deferred[list[str]] | None = None
+
+    def startService(self) -> None:
+        super().startService()
+        self._delayed = self.clock.callLater(0, self._sweep)
+
+    def _sweep(self) -> None:
+        self._delayed = None
+        self._running = self.sweeper.sweep()
+        self._running.addBoth(self._done)
+
+    def _done(self, result: list[str]) -> list[str]:
+        self._running = None
+        return result
+
+    def stopService(self) -> None:
+        super().stopService()
+        if self._delayed is not None and self._delayed.active():
+            self._delayed.cancel()
+        self._delayed = None
+        if self._running is not None:
+            self._running.cancel()
 
 
 class UploadPurger:
@@ -109,13 +200,18 @@ class UploadPurger:
 
     @param driver: the L{IStorageDriver} holding the repositories.
     @param dryRun: log what would be deleted instead of deleting it.
+    @param sweeper: a L{TemporarySweeper} run after the uploads are purged
+        (not in a dry run), or L{None} where the driver makes no temporary
+        files.
     """
 
     log = Logger()
 
-    def __init__(self, driver: IStorageDriver, dryRun: bool = False) -> None:
+    def __init__(self, driver: IStorageDriver, dryRun: bool = False,
+                 sweeper: TemporarySweeper | None = None) -> None:
         self.driver = driver
         self.dryRun = dryRun
+        self.sweeper = sweeper
 
     def purge(self, olderThan: datetime) -> Deferred[PurgeResult]:
         """
@@ -150,6 +246,8 @@ class UploadPurger:
                     await self._purgeUploads(child, olderThan, result)
                 elif not base.startswith("_"):
                     pending.append(child)
+        if self.sweeper is not None and not self.dryRun:
+            result.temporaries = await self.sweeper.sweep()
         self.log.info(
             "purged uploads: {deleted} {verb}, {kept} kept, {errors} errors",
             deleted=len(result.deleted), kept=result.kept, errors=result.errors,
@@ -241,15 +339,16 @@ class UploadPurgerService(Service):
         self._running: Deferred[Any] | None = None
 
     @classmethod
-    def fromConfig(cls, driver: IStorageDriver, config: Any,
-                   clock: Any) -> UploadPurgerService:
+    def fromConfig(cls, driver: IStorageDriver, config: Any, clock: Any,
+                   sweeper: TemporarySweeper | None = None) -> UploadPurgerService:
         """
         @param config: a L{txregistry.config.model.UploadPurgingConfig}.
+        @param sweeper: see L{UploadPurger}.
         @return: the service for C{config}, its first purge after a random
             delay (see L{initialDelay}).
         """
-        return cls(UploadPurger(driver, config.dryrun), config.age, config.interval,
-                   clock, initialDelay(config.interval))
+        return cls(UploadPurger(driver, config.dryrun, sweeper), config.age,
+                   config.interval, clock, initialDelay(config.interval))
 
     def startService(self) -> None:
         super().startService()

@@ -7,12 +7,14 @@ from __future__ import annotations
 import errno
 import os
 import threading
+import time
 from pathlib import Path
 from typing import IO, Any
 
 import pytest
 import pytest_twisted
 from twisted.internet import reactor
+from twisted.internet.task import deferLater
 from twisted.python.threadpool import ThreadPool
 
 from txregistry.interfaces import IStorageDriver
@@ -285,6 +287,25 @@ class TestFilesystemSpecifics:
         assert producer.events == ["pause", "resume"]
 
     @pytest_twisted.ensureDeferred
+    async def test_backgroundWriteErrorStopsProducer(self) -> None:
+        """A write that fails stops the producer at once (the rest of a
+        request body is not read for nothing); the error comes with close."""
+        driver = self.driver(directBuffer=0)
+        self.failMode = "ab"
+        writer = await driver.writer("/a/file")
+        producer = RecordingProducer()
+        writer.registerProducer(producer, True)
+        writer.write(b"lost")
+        for _ in range(1000):       # the failure comes back from a thread
+            if producer.events:
+                break
+            await deferLater(reactor, 0.01)
+        assert producer.events == ["stop"]
+        writer.unregisterProducer()
+        with pytest.raises(UnexpectedError):
+            await writer.close()
+
+    @pytest_twisted.ensureDeferred
     async def test_redirectURL(self) -> None:
         """The filesystem driver has no URL to redirect to."""
         assert await self.driver().redirectURL("/a/file", "GET") is None
@@ -340,6 +361,42 @@ async def test_writerLockAcrossProcesses(tmp_path: Path) -> None:
     finally:
         holder.kill()
         holder.wait()
+        pool.stop()
+
+
+@pytest_twisted.ensureDeferred
+async def test_removeTemporaries(tmp_path: Path) -> None:
+    """removeTemporaries removes the temporary files of putContent older than
+    the time given, at any depth, and nothing else: not younger ones, not
+    other names, not what a symbolic link leads to."""
+    pool = startPool()
+    try:
+        driver = FilesystemDriver(str(tmp_path), reactor, pool)
+        await driver.putContent("/v2/blobs/sha256/ab/abcd/data", b"blob")
+        blob = tmp_path / "v2/blobs/sha256/ab/abcd"
+        old, young = blob / "data~0123456789abcdef", blob / "data~fedcba9876543210"
+        others = [blob / "data~0123", tmp_path / "v2/x~0123456789abcdeg",
+                  tmp_path / "notes~0123456789ABCDEF"]
+        outside = tmp_path.parent / f"{tmp_path.name}-outside"
+        outside.mkdir()
+        behindLink = outside / "data~00000000000000aa"
+        (tmp_path / "v2/link").symlink_to(outside)
+        deep = tmp_path.joinpath(*"v2/repositories/a/b/c/d/e/f/g/h/i/j".split("/"))
+        deep.mkdir(parents=True)
+        oldDeep = deep / "link~aaaaaaaaaaaaaaaa"
+        for path in [old, young, *others, behindLink, oldDeep]:
+            path.write_bytes(b"partial")
+        now = time.time()
+        for path in [old, *others, behindLink, oldDeep]:
+            os.utime(path, (now - 7200, now - 7200))
+        removed = await driver.removeTemporaries(now - 3600)
+        assert sorted(removed) == sorted(
+            "/" + str(path.relative_to(tmp_path)) for path in [old, oldDeep])
+        assert not old.exists() and not oldDeep.exists()
+        assert all(path.exists() for path in [young, *others, behindLink])
+        assert (blob / "data").read_bytes() == b"blob"
+        assert await driver.removeTemporaries(now - 3600) == []
+    finally:
         pool.stop()
 
 

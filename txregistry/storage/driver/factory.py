@@ -6,10 +6,12 @@ L{CheckedDriver}, with the services it needs running.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from twisted.application.service import IService, Service
+from twisted.internet.defer import Deferred
 from twisted.python.threadpool import ThreadPool
 
 from txregistry.interfaces import IStorageDriver
@@ -56,10 +58,14 @@ class StorageDriverSetup:
 
     @ivar driver: the checked L{IStorageDriver}.
     @ivar services: L{IService}s to add to the application.
+    @ivar removeTemporaries: removes the temporary files an interrupted
+        write left (L{FilesystemDriver.removeTemporaries}), or L{None} if
+        the driver makes none.
     """
 
     driver: IStorageDriver
     services: list[IService] = field(default_factory=list)
+    removeTemporaries: Callable[[float], Deferred[list[str]]] | None = None
 
 
 def _makeRoot(root: str) -> None:
@@ -96,14 +102,16 @@ def makeDriver(storage: Any, reactor: Any) -> StorageDriverSetup:
                           name="txregistry-storage")
         metadata = ThreadPool(minthreads=0, maxthreads=METADATA_THREADS,
                               name="txregistry-metadata")
-        driver: IStorageDriver = FilesystemDriver(
+        filesystem = FilesystemDriver(
             config.rootdirectory, reactor, pool, metadataPool=metadata,
             memory=UploadMemory(config.uploadmemory))
+        driver: IStorageDriver = filesystem
         services: list[IService] = [ThreadPoolService(pool), ThreadPoolService(metadata)]
         inotify = Inotify.open()
         if inotify is not None:
             files = WatchedFiles(inotify, defaultCapacity())
             driver = WatchedDriver(driver, config.rootdirectory, files)
             services.append(WatchService(files, reactor))
-        return StorageDriverSetup(CheckedDriver(driver), services)
+        return StorageDriverSetup(CheckedDriver(driver), services,
+                                  filesystem.removeTemporaries)
     raise ValueError(f"unknown storage driver: {storage.driver!r}")

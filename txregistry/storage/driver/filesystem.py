@@ -9,6 +9,7 @@ from __future__ import annotations
 import ctypes
 import fcntl
 import os
+import re
 import secrets
 import shutil
 from collections.abc import Callable
@@ -45,6 +46,16 @@ IDLE_RELEASE = 1.0
 _fadvise = getattr(os, "posix_fadvise", None)
 _NAME = "filesystem"
 _MISSING = (FileNotFoundError, NotADirectoryError)
+#: The end of the name of a temporary file L{FilesystemDriver.putContent}
+#: writes before renaming it over the file it replaces.
+_TEMPORARY = re.compile(r"~[0-9a-f]{16}\Z")
+#: How many directories one thread call of L{FilesystemDriver.removeTemporaries}
+#: scans before handing back to the reactor.
+SCAN_BATCH = 256
+
+
+def _temporaryName(local: str) -> str:
+    return f"{local}~{secrets.token_hex(8)}"
 
 
 def _syncDirectory(path: str) -> None:
@@ -225,7 +236,7 @@ class FilesystemDriver:
             local = self._local(path)
             directory = os.path.dirname(local)
             created = _makeDirectories(directory)
-            temporary = f"{local}~{secrets.token_hex(8)}"
+            temporary = _temporaryName(local)
             try:
                 with self._open(temporary, "xb") as f:
                     f.write(content)
@@ -356,6 +367,59 @@ class FilesystemDriver:
     def redirectURL(self, path: str, method: str) -> Deferred[str | None]:
         return succeed(None)
 
+    def removeTemporaries(self, olderThan: float) -> Deferred[list[str]]:
+        """
+        Remove the temporary files of L{putContent} (C{data~<16 hex>}) last
+        modified before C{olderThan}: a process killed while writing one
+        leaves it behind, and nothing else ever removes it.
+
+        The tree is scanned in the thread pool, L{SCAN_BATCH} directories at
+        a time, so the scan holds a thread only briefly and can stop between
+        batches.
+
+        @param olderThan: a time, in seconds since the epoch: younger files
+            may still be being written, by this process or another one
+            sharing the root.
+        @return: a L{Deferred} firing with the driver paths of the files
+            removed; cancelling it stops the scan.
+        """
+        return Deferred.fromCoroutine(self._removeTemporaries(olderThan))
+
+    async def _removeTemporaries(self, olderThan: float) -> list[str]:
+        removed: list[str] = []
+        pending = [self._root]
+        while pending:
+            pending, found = await self._run(self._scanSome, pending, olderThan)
+            removed.extend(found)
+        return removed
+
+    def _scanSome(self, pending: list[str],
+                  olderThan: float) -> tuple[list[str], list[str]]:
+        """
+        Scan up to L{SCAN_BATCH} of the C{pending} directories, removing the
+        old temporary files found there.
+
+        @return: the directories still to scan, and the driver paths of the
+            files removed.
+        """
+        pending, removed = list(pending), []
+        for _ in range(min(SCAN_BATCH, len(pending))):
+            try:
+                entries = list(os.scandir(pending.pop()))
+            except OSError:
+                continue        # removed meanwhile, or unreadable
+            for entry in entries:
+                try:
+                    if entry.is_dir(follow_symlinks=False):
+                        pending.append(entry.path)
+                    elif (_TEMPORARY.search(entry.name)
+                          and entry.stat(follow_symlinks=False).st_mtime < olderThan):
+                        os.unlink(entry.path)
+                        removed.append(entry.path[len(self._root):])
+                except FileNotFoundError:
+                    continue    # renamed into place, or removed, meanwhile
+        return pending, removed
+
     def walk(self, path: str) -> Deferred[Infos]:
         def walk() -> list[FileInfo]:
             found, pending = [], self._children(path)
@@ -411,6 +475,9 @@ class _FileWriter:
     limit.  The appender's buffer is lent for a batch when there is room
     (else the batch goes through the page cache), kept while bytes keep
     coming, and given back once none came for L{IDLE_RELEASE} seconds.
+
+    When a write fails (a full disk), the registered producer is stopped,
+    and the error is reported by L{close} or L{commit}.
     """
 
     def __init__(self, driver: FilesystemDriver, local: str, f: IO[bytes],
@@ -538,6 +605,10 @@ class _FileWriter:
         # The appender may still refer to its buffer: it is not reused.
         self._giveBack(None)
         self._settle()
+        if self._producer is not None:
+            # Nothing more will be stored: reading the rest (of a request
+            # body, say) would only waste time before the error is told.
+            self._producer.stopProducing()
 
     def _settle(self) -> None:
         self._throttle()
