@@ -66,3 +66,7 @@ Denied = _code("DENIED", 403, "requested access to the resource is denied")
 Unsupported = _code("UNSUPPORTED", 405, "The operation is unsupported.")
 PaginationNumberInvalid = _code("PAGINATION_NUMBER_INVALID", 400, "invalid number of results requested")
 Unknown = _code("UNKNOWN", 500, "unknown error")
+# 507 (RFC 4918): the storage is full.  The spec's list of codes binds 4xx
+# bodies only; distribution's UNAVAILABLE says the registry cannot serve the
+# request for now, which clients already know (docker: "unavailable").
+StorageFull = _code("UNAVAILABLE", 507, "storage is full")

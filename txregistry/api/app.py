@@ -35,9 +35,10 @@ from txregistry.api.uploads import UploadHandlers
 from txregistry.auth.factory import makeAccessController
 from txregistry.auth.resource import AuthResource
 from txregistry.baseurl import hostIsValid
-from txregistry.errors import RegistryError, Unknown, Unsupported
+from txregistry.errors import RegistryError, StorageFull, Unknown, Unsupported
 from txregistry.interfaces import IStorageDriver
 from txregistry.logging import loggable
+from txregistry.storage.driver.errors import isStorageFull
 from txregistry.storage.registry import Registry
 from txregistry.urlpolicy import URLPolicy
 
@@ -172,6 +173,12 @@ class RegistryApp:
 
     @app.handle_errors(Exception)
     def unexpectedError(self, request: IRequest, failure: Failure) -> bytes:
+        if isStorageFull(failure.value):
+            # Not a bug: one line, and a status that says what to fix.
+            self.log.error("storage is full: {method} {path} refused: {error}",
+                           method=loggable(request.method), path=loggable(request.path),
+                           error=failure.value)
+            return respondError(request, StorageFull())
         self.log.failure("handling {method} {path}", failure,
                          method=loggable(request.method), path=loggable(request.path))
         return respondError(request, Unknown())

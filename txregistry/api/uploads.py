@@ -191,8 +191,13 @@ class UploadHandlers:
         content = None
         self._checkUpload(request, name, uploadID)
         if _isSmallWholeBody(request) and await self.uploads.size(name, uploadID) == 0:
-            content = await readBody(request, SMALL_PUSH)
-            if await self.uploads.storeWhole(name, content, digest, uploadID):
+            try:
+                content = await readBody(request, SMALL_PUSH)
+                stored = await self.uploads.storeWhole(name, content, digest, uploadID)
+            except BaseException:
+                await self.uploads.cancel(name, uploadID)
+                raise
+            if stored:
                 return self._blobCreated(request, name, digest)
         await self._receive(request, name, uploadID, digest, state, content)
         return self._blobCreated(request, name, digest)
@@ -230,6 +235,13 @@ class UploadHandlers:
         Append the request body to the upload, then close the upload's
         writer, or with C{digest} commit it as a blob.
 
+        A request that brings a whole blob (with C{digest}, to an empty
+        upload) and fails (a full disk, a client gone) cancels the upload at
+        once, so its space is free for the client's next try, which starts
+        a new upload.  A failed chunk leaves the upload as it is, to be
+        resumed: the upload then holds what was stored of the chunk, which
+        a 416 or a C{GET} of the upload tells the client.
+
         @param state: the verified state the client sent, if any (it names
             this upload; its offset is not enforced: the spec only asks
             clients to use the latest C{Location}, and orders chunks by their
@@ -245,19 +257,30 @@ class UploadHandlers:
             size = await self.uploads.size(name, uploadID)
             raise self._rangeInvalid(request, name, uploadID, size, startedAt,
                                      "another request is writing this upload") from None
+        whole = False       # whether a failure drops the upload (not a bad range)
         try:
             # The writer holds the upload: its size is settled until it ends.
             self._checkContentRange(request, name, uploadID, writer.size(), startedAt)
+            whole = digest is not None and writer.size() == 0
             if content is None:
                 await streamBody(request, writer)
             else:
                 writer.write(content)
         except BaseException:
-            await writer.close()
+            try:
+                await writer.close()    # fails too if storing failed
+            finally:
+                if whole:
+                    await self.uploads.cancel(name, uploadID)
             raise
-        if digest is not None:
+        if digest is None:
+            return await self._close(uploadID, writer)
+        try:
             return await self.uploads.commit(name, uploadID, writer, digest)
-        return await self._close(uploadID, writer)
+        except BaseException:
+            if whole:
+                await self.uploads.cancel(name, uploadID)
+            raise
 
     async def _close(self, uploadID: str, writer: HashingWriter) -> int:
         await writer.close()

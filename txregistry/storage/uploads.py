@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import uuid
 from collections import OrderedDict
+from contextlib import suppress
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any, cast
@@ -20,7 +21,7 @@ from txregistry.errors import BlobUploadUnknown, DigestInvalid
 from txregistry.interfaces import IFileWriter, IStorageDriver
 from txregistry.storage import paths
 from txregistry.storage.blobs import BlobStore, LinkedBlobs
-from txregistry.storage.driver.errors import PathNotFound
+from txregistry.storage.driver.errors import PathNotFound, StorageDriverError
 from txregistry.storage.links import deleteIfPresent
 
 MiB = 1024 * 1024
@@ -215,10 +216,17 @@ class UploadStore:
         startedAt = started.isoformat().replace("+00:00", "Z")
         # Not synced: a crash may lose an upload that committed nothing, and
         # its client then starts again.
-        await _together(
-            self.driver.putContent(paths.uploadData(name, uploadID), b"", durable=False),
-            self.driver.putContent(paths.uploadStartedAt(name, uploadID),
-                                   startedAt.encode("ascii"), durable=False))
+        try:
+            await _together(
+                self.driver.putContent(paths.uploadData(name, uploadID), b"",
+                                       durable=False),
+                self.driver.putContent(paths.uploadStartedAt(name, uploadID),
+                                       startedAt.encode("ascii"), durable=False))
+        except BaseException:
+            # A full disk, say: leave nothing behind for the purge.
+            with suppress(StorageDriverError):
+                await self.cancel(name, uploadID)
+            raise
         return uploadID, startedAt
 
     async def startedAt(self, name: str, uploadID: str) -> str:

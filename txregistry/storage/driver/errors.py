@@ -2,6 +2,11 @@
 The errors every storage driver raises, whatever its backend.
 """
 
+import errno
+
+#: The errors of a full disk, or of a user over its quota.
+_FULL = frozenset({errno.ENOSPC, errno.EDQUOT})
+
 
 class StorageDriverError(Exception):
     """
@@ -67,3 +72,13 @@ class PathBusy(StorageDriverError):
     def __init__(self, driver: str, path: str) -> None:
         super().__init__(driver, f"another writer holds {path}")
         self.path = path
+
+
+def isStorageFull(error: BaseException) -> bool:
+    """
+    @return: whether C{error} says the storage has no room left (a full
+        disk or an exhausted quota), as a driver reports it.
+    """
+    if isinstance(error, UnexpectedError):
+        error = error.enclosed
+    return isinstance(error, OSError) and error.errno in _FULL
