@@ -7,7 +7,6 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-
 from hypothesis import given
 from hypothesis import strategies as st
 

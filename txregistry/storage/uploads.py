@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import uuid
 from collections import OrderedDict
-from contextlib import suppress
 from collections.abc import Callable
+from contextlib import suppress
 from datetime import UTC, datetime
 from typing import Any, cast
 

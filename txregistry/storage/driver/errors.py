@@ -74,7 +74,7 @@ class PathBusy(StorageDriverError):
         self.path = path
 
 
-def isStorageFull(error: BaseException) -> bool:
+def isStorageFull(error: object) -> bool:
     """
     @return: whether C{error} says the storage has no room left (a full
         disk or an exhausted quota), as a driver reports it.

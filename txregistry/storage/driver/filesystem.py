@@ -367,7 +367,7 @@ class FilesystemDriver:
     def redirectURL(self, path: str, method: str) -> Deferred[str | None]:
         return succeed(None)
 
-    def removeTemporaries(self, olderThan: float) -> Deferred[list[str]]:
+    def removeTemporaries(self, olderThan: float) -> Deferred[Paths]:
         """
         Remove the temporary files of L{putContent} (C{data~<16 hex>}) last
         modified before C{olderThan}: a process killed while writing one
@@ -385,16 +385,15 @@ class FilesystemDriver:
         """
         return Deferred.fromCoroutine(self._removeTemporaries(olderThan))
 
-    async def _removeTemporaries(self, olderThan: float) -> list[str]:
-        removed: list[str] = []
+    async def _removeTemporaries(self, olderThan: float) -> Paths:
+        removed: Paths = []
         pending = [self._root]
         while pending:
             pending, found = await self._run(self._scanSome, pending, olderThan)
             removed.extend(found)
         return removed
 
-    def _scanSome(self, pending: list[str],
-                  olderThan: float) -> tuple[list[str], list[str]]:
+    def _scanSome(self, pending: Paths, olderThan: float) -> tuple[Paths, Paths]:
         """
         Scan up to L{SCAN_BATCH} of the C{pending} directories, removing the
         old temporary files found there.
@@ -402,7 +401,7 @@ class FilesystemDriver:
         @return: the directories still to scan, and the driver paths of the
             files removed.
         """
-        pending, removed = list(pending), []
+        pending, removed = pending[:], []
         for _ in range(min(SCAN_BATCH, len(pending))):
             try:
                 entries = list(os.scandir(pending.pop()))
