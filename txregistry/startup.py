@@ -25,9 +25,10 @@ from twisted.internet.interfaces import IStreamServerEndpoint
 PREFIX = "txregistry: "
 
 
-class StartupError(Exception):
+class StartupError(ValueError):
     """
-    The registry cannot start; the message says why, in one line.
+    The registry cannot start; the message says why, in one line.  A
+    L{ValueError}, as the other errors of a setting that cannot be used.
     """
 
 
