@@ -112,7 +112,7 @@ PRIVATE_NAMES: dict[str, tuple[str, ...]] = {
         "twisted.protocols.tls:TLSMemoryBIOProtocol._tlsShutdownFinished",
         "twisted.protocols.tls:TLSMemoryBIOProtocol._write",
     ),
-    "txregistry.service": (
+    "txregistry.startup": (
         "twisted.application.internet:StreamServerEndpointService._raiseSynchronously",
     ),
 }
