@@ -14,10 +14,12 @@ SPEC_CODES = frozenset([
     "NAME_UNKNOWN", "SIZE_INVALID", "UNAUTHORIZED", "DENIED", "UNSUPPORTED",
     "TOOMANYREQUESTS"])
 
-#: Codes outside the spec's table kept on purpose: C{UNKNOWN} for a 500, and
-#: distribution's C{PAGINATION_NUMBER_INVALID} for an C{n} the catalog and
-#: tag listing refuse (the spec leaves that refusal to registries).
-KEPT = frozenset(["UNKNOWN", "PAGINATION_NUMBER_INVALID"])
+#: Codes outside the spec's table kept on purpose: C{UNKNOWN} for a 500,
+#: distribution's C{UNAVAILABLE} for the 507 of a full storage (the table
+#: has no code for a server-side condition), and distribution's
+#: C{PAGINATION_NUMBER_INVALID} for an C{n} the catalog and tag listing
+#: refuse (the spec leaves that refusal to registries).
+KEPT = frozenset(["UNKNOWN", "UNAVAILABLE", "PAGINATION_NUMBER_INVALID"])
 
 
 def _subclasses(cls: type) -> set[type]:
