@@ -15,6 +15,7 @@ from twisted.internet.endpoints import serverFromString
 from twisted.logger import Logger
 
 from txregistry.api.app import RegistryApp
+from txregistry.http.limit import ConnectionLimit
 from txregistry.http.site import RegistrySite
 from txregistry.memory import tuneAllocator
 from txregistry.reuseport import SharedListeners
@@ -160,12 +161,15 @@ def _makeTree(
     for child in storage.services:
         child.setServiceParent(top)
 
+    connections = ConnectionLimit(config.http.maxconnections, reactor)
     site = RegistrySite(RegistryApp(config, storage.driver, reactor).resource(),
-                        accessLog=not config.log.accesslog_disabled)
+                        accessLog=not config.log.accesslog_disabled,
+                        headerTimeout=config.http.headertimeout.total_seconds(),
+                        connectionLimit=connections)
     listeners = build_listeners(config, descriptions, reactor,
                                 describedEndpoints(makeEndpoint))
     for description, endpoint in zip(descriptions, listeners.endpoints, strict=True):
-        ListeningService(description, endpoint, site).setServiceParent(top)
+        ListeningService(description, connections.watch(endpoint), site).setServiceParent(top)
     if listeners.reloader is not None:
         reload = listeners.reloader.reload
 

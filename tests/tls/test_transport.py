@@ -239,3 +239,81 @@ async def test_recordsCutAcrossReads(tmp_path: Any) -> None:
 
     recorder = await recordOne(tmp_path, client)
     assert bytes(recorder.received) == data
+
+
+def readAll(raw: socket.socket) -> bytes:
+    """
+    @return: what the server sends until it closes.
+    """
+    received = b""
+    while chunk := raw.recv(65536):
+        received += chunk
+    return received
+
+
+@pytest_twisted.ensureDeferred
+async def test_plainHTTPAnswered(tmp_path: Any) -> None:
+    """A plain HTTP request, even cut inside its first bytes, gets Go's 400 and the connection closes."""
+    answers: list[bytes] = []
+
+    def client(port: int, cafile: str) -> None:
+        with socket.create_connection(("127.0.0.1", port), timeout=30) as raw:
+            raw.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            raw.sendall(b"GE")
+            time.sleep(0.05)
+            raw.sendall(b"T /v2/ HTTP/1.1\r\nHost: localhost\r\n\r\n")
+            answers.append(readAll(raw))
+
+    recorder = await recordOne(tmp_path, client)
+    assert answers == [b"HTTP/1.0 400 Bad Request\r\n\r\n"
+                       b"Client sent an HTTP request to an HTTPS server.\n"]
+    assert bytes(recorder.received) == b""
+
+
+@pytest_twisted.ensureDeferred
+async def test_otherBytesNotAnswered(tmp_path: Any) -> None:
+    """Bytes that are neither TLS nor a request Go recognises close the connection without an HTTP answer."""
+    answers: list[bytes] = []
+
+    def client(port: int, cafile: str) -> None:
+        with socket.create_connection(("127.0.0.1", port), timeout=30) as raw:
+            raw.sendall(b"BREW /pot HTTP/1.1\r\n\r\n")
+            answers.append(readAll(raw))
+
+    recorder = await recordOne(tmp_path, client)
+    assert not answers[0].startswith(b"HTTP")
+    assert bytes(recorder.received) == b""
+
+
+@pytest_twisted.ensureDeferred
+async def test_handshakeCutInItsFirstBytes(tmp_path: Any) -> None:
+    """A ClientHello sent a byte at a time, its record header cut, still completes the handshake."""
+    data = b"after the handshake"
+
+    def client(port: int, cafile: str) -> None:
+        context = ssl.create_default_context(cafile=cafile)
+        incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
+        tls = context.wrap_bio(incoming, outgoing, server_hostname="localhost")
+        with socket.create_connection(("127.0.0.1", port), timeout=30) as raw:
+            raw.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            with pytest.raises(ssl.SSLWantReadError):
+                tls.do_handshake()
+            hello = outgoing.read()
+            for byte in hello[:6]:
+                raw.sendall(bytes([byte]))
+                time.sleep(0.01)
+            raw.sendall(hello[6:])
+            while True:
+                try:
+                    tls.do_handshake()
+                    break
+                except ssl.SSLWantReadError:
+                    raw.sendall(outgoing.read())
+                    incoming.write(raw.recv(65536))
+            tls.write(data)
+            raw.sendall(outgoing.read())
+            raw.shutdown(socket.SHUT_WR)
+            readAll(raw)
+
+    recorder = await recordOne(tmp_path, client)
+    assert bytes(recorder.received) == data

@@ -223,6 +223,11 @@ class HTTPConfig:
     @ivar workers: txregistry's extension: how many processes serve each
         listening address (shared with C{SO_REUSEPORT}, see
         L{txregistry.workers}); 1 serves from the process twistd starts only.
+    @ivar headertimeout: txregistry's extension: how long a connection may
+        take to send a request's headers, counted from its opening (TLS
+        handshake included) or from the end of its previous response.
+    @ivar maxconnections: txregistry's extension: how many connections each
+        process serves at once; beyond that it stops accepting new ones.
     """
 
     addr: str = "127.0.0.1:5000"
@@ -239,6 +244,8 @@ class HTTPConfig:
     tls: TLSConfig | None = None
     debug: DebugConfig | None = None
     workers: int = 1
+    headertimeout: timedelta = timedelta(seconds=30)
+    maxconnections: int = 4096
 
 
 @dataclass(frozen=True)

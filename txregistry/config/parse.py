@@ -474,6 +474,8 @@ def _parse_http(root: Section, cwd: str) -> HTTPConfig:
             "h2c",
             "endpoints",
             "workers",
+            "headertimeout",
+            "maxconnections",
         ),
     )
     net = http.string("net", "tcp", ("tcp", "unix", "")) or "tcp"
@@ -515,6 +517,9 @@ def _parse_http(root: Section, cwd: str) -> HTTPConfig:
     workers = http.integer("workers", 1, minimum=1)
     if workers > 1:
         _check_shareable(http, net, addr, endpoints)
+    headertimeout = http.duration("headertimeout", HTTPConfig.headertimeout)
+    if not headertimeout:
+        raise ConfigError(http.path("headertimeout"), "must be longer than 0")
     return HTTPConfig(
         addr=addr,
         net=net,
@@ -530,6 +535,8 @@ def _parse_http(root: Section, cwd: str) -> HTTPConfig:
         tls=tls,
         debug=_parse_debug(http),
         workers=workers,
+        headertimeout=headertimeout,
+        maxconnections=http.integer("maxconnections", HTTPConfig.maxconnections, minimum=1),
     )
 
 

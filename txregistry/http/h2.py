@@ -6,6 +6,7 @@ negotiates C{h2}.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import partial
 from typing import Any
 
@@ -43,11 +44,32 @@ class RegistryH2Connection(H2Connection):
     out, so that the client stops sending (RFC 9113, 8.1).
     """
 
+    _prefaceDeadline: Any = None
+
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.conn = StreamingH2Connection(self.conn.config)
         self._abandoned: set[int] = set()
         self._expectingContinue: set[int] = set()
+
+    def awaitPreface(self, seconds: float) -> None:
+        """
+        Close the connection if the client's preface (its C{SETTINGS}) has
+        not arrived in C{seconds}.
+        """
+        self._prefaceDeadline = self.callLater(seconds, self._prefaceLate)
+
+    def _prefaceLate(self) -> None:
+        self._prefaceDeadline = None
+        transport: Any = self.transport
+        if not self.conn.prefaceReceived and transport is not None:
+            transport.abortConnection()
+
+    def connectionLost(self, reason: Any, _cancelTimeouts: bool = True) -> None:
+        deadline, self._prefaceDeadline = self._prefaceDeadline, None
+        if deadline is not None and deadline.active():
+            deadline.cancel()
+        super().connectionLost(reason, _cancelTimeouts)
 
     def _send100Continue(self, streamID: int) -> None:
         # Called while the stream is being set up: decided in _requestReceived.
@@ -188,8 +210,25 @@ class RegistryH2Connection(H2Connection):
 class RegistryProtocol(_GenericHTTPChannelProtocol):  # type: ignore[misc]
     """
     Serves HTTP/1.1 with the given channel, or HTTP/2 with a
-    L{RegistryH2Connection} when TLS negotiates C{h2}.
+    L{RegistryH2Connection} when TLS negotiates C{h2}.  The time the
+    channel gave the first request's headers is given to the HTTP/2
+    connection's preface.
     """
+
+    def __init__(self, channel: Any, onClose: Callable[[], object] | None = None) -> None:
+        """
+        @param channel: the HTTP/1.1 channel.
+        @param onClose: called once the connection is closed.
+        """
+        super().__init__(channel)
+        self._onClose = onClose
+
+    def connectionLost(self, reason: Any) -> None:
+        try:
+            super().connectionLost(reason)
+        finally:
+            if self._onClose is not None:
+                self._onClose()
 
     def dataReceived(self, data: bytes) -> None:
         if (self._negotiatedProtocol is None
@@ -204,6 +243,7 @@ class RegistryProtocol(_GenericHTTPChannelProtocol):  # type: ignore[misc]
         networkProducer = old._networkProducer
         networkProducer.unregisterProducer()
         old.setTimeout(None)
+        remaining = old.stopHeaderDeadline()
         new: Any = RegistryH2Connection()
         new.requestFactory = self._requestFactory
         new.site = self._site
@@ -211,6 +251,8 @@ class RegistryProtocol(_GenericHTTPChannelProtocol):  # type: ignore[misc]
         new.timeOut = self._timeOut
         new.callLater = self._callLater
         new.makeConnection(old.transport)
+        if remaining is not None:
+            new.awaitPreface(remaining)
         networkProducer.registerProducer(new, True)
         self._channel = new
         self._negotiatedProtocol = b"h2"  # type: ignore[assignment]

@@ -178,10 +178,19 @@ class StreamingH2Connection(h2.connection.H2Connection):
     times.
     """
 
+    #: Whether the client's first C{SETTINGS}, which ends its connection
+    #: preface, has arrived.
+    prefaceReceived = False
+
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         installCheapReprs()
         self.incoming_buffer = ReadsFrameBuffer(server=not self.config.client_side)
+
+    def _receive_settings_frame(self, frame: Any) -> Any:
+        if "ACK" not in frame.flags:
+            self.prefaceReceived = True
+        return super()._receive_settings_frame(frame)
 
     def receive_data(self, data: Any) -> list[Event]:
         return coalesceData(super().receive_data(data))

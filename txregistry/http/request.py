@@ -16,8 +16,14 @@ from __future__ import annotations
 from io import BytesIO
 from typing import Any, cast
 
+from twisted.internet.base import DelayedCall
 from twisted.internet.interfaces import IPushProducer
-from twisted.web.http import HTTPChannel
+from twisted.logger import Logger
+from twisted.web.http import (
+    HTTPChannel,
+    _ChunkedTransferDecoder,
+    _MalformedChunkedDataError,
+)
 from twisted.web.server import Request
 
 from txregistry.http.body import RequestBody
@@ -145,16 +151,48 @@ class StreamingRequest(Request):
 _TLS_ON_PLAIN_PORT = (b"HTTP/1.0 400 Bad Request\r\n\r\n"
                       b"Client sent an HTTP request to an HTTPS server.\n")
 
+#: The largest body length a request may announce, as its C{Content-Length}
+#: or as the size of one chunk: what a signed 64-bit integer holds, Go's
+#: bound for a C{Content-Length}.
+MAX_BODY_LENGTH = 2**63 - 1
+
+
+class _BoundedChunkedDecoder(_ChunkedTransferDecoder):
+    """
+    Twisted's decoder of a chunked body, refusing a chunk size above
+    L{MAX_BODY_LENGTH} (which would otherwise be waited for).
+    """
+
+    def _dataReceived_CHUNK_LENGTH(self) -> bool:
+        parsed = super()._dataReceived_CHUNK_LENGTH()
+        if parsed and self.length > MAX_BODY_LENGTH:
+            raise _MalformedChunkedDataError("Chunk size is too large.")
+        return parsed
+
 
 class RegistryChannel(HTTPChannel):
     """
     An HTTP/1.1 channel that can give up reading a request's body: the
     response to that request is then the last one on the connection.
+
+    It gives each request C{headerTimeout} seconds to send its headers,
+    counted from the opening of the connection (a TLS handshake included)
+    or from the end of the previous response: a connection that takes
+    longer is closed.  Twisted's idle timeout, which every read resets, is
+    not enough against clients that trickle their headers.  An HTTP/1.1
+    request without C{Host}, or any with several, is answered 400 (RFC 9112,
+    3.2).
+
+    @ivar headerTimeout: the seconds given to each request's headers, or
+        L{None} for no limit.
     """
 
+    headerTimeout: float | None = None
+    _headerDeadline: DelayedCall | None = None
     _abandoned = False
     _sawData = False
     _host: Any = None
+    _log = Logger()
 
     def getHost(self) -> Any:
         # Every request asks (Twisted's Request.__init__), and each ask is a
@@ -176,6 +214,80 @@ class RegistryChannel(HTTPChannel):
                 self._abandoned = True
                 return
         super().dataReceived(data)
+
+    def connectionMade(self) -> None:
+        super().connectionMade()
+        self._awaitHeaders()
+
+    def _awaitHeaders(self) -> None:
+        self.stopHeaderDeadline()
+        if self.headerTimeout is not None:
+            self._headerDeadline = self.callLater(self.headerTimeout, self._headersLate)
+
+    def stopHeaderDeadline(self) -> float | None:
+        """
+        Stop counting the time given to the current request's headers.
+
+        @return: the seconds that were left, or L{None} if none were counted.
+        """
+        deadline, self._headerDeadline = self._headerDeadline, None
+        if deadline is None or not deadline.active():
+            return None
+        deadline.cancel()
+        return max(0.0, deadline.getTime() - deadline.seconds())
+
+    def _headersLate(self) -> None:
+        self._headerDeadline = None
+        self._log.debug("closing a connection whose request headers did not "
+                        "arrive in time: {peer}", peer=self.transport.getPeer())
+        # As Twisted's idle timeout: the response before, if any, may still
+        # be on its way; the connection is aborted if it does not go.
+        self._abortingCall = self.callLater(self.abortTimeout, self.forceAbortClient)
+        self.loseConnection()
+
+    def _maybeChooseTransferDecoder(self, header: bytes, data: bytes) -> bool:
+        if not super()._maybeChooseTransferDecoder(header, data):
+            return False
+        decoder: Any = self._transferDecoder
+        if type(decoder) is _ChunkedTransferDecoder:
+            self._transferDecoder = _BoundedChunkedDecoder(
+                decoder.dataCallback, decoder.finishCallback)
+        elif self.length is not None and self.length > MAX_BODY_LENGTH:
+            return self._failChooseTransferDecoder()
+        return True
+
+    def allHeadersReceived(self) -> None:
+        self.stopHeaderDeadline()
+        hosts = self.requests[-1].requestHeaders.getRawHeaders(b"Host", [])
+        if len(hosts) > 1:
+            self._refuse(b"too many Host headers")
+        elif not hosts and self._version == b"HTTP/1.1":
+            self._refuse(b"missing required Host header")
+        else:
+            super().allHeadersReceived()
+
+    def _refuse(self, reason: bytes) -> None:
+        """
+        Answer 400 as Go's net/http does, and close: nothing more the client
+        sends is read.
+        """
+        self._abandoned = True
+        transport: Any = self.transport
+        transport.write(b"HTTP/1.1 400 Bad Request: %s\r\n"
+                        b"Content-Type: text/plain; charset=utf-8\r\n"
+                        b"Connection: close\r\n\r\n"
+                        b"400 Bad Request: %s" % (reason, reason))
+        self.loseConnection()
+
+    def requestDone(self, request: Any) -> None:
+        if self.persistent:
+            # Before the next request's buffered bytes are parsed.
+            self._awaitHeaders()
+        super().requestDone(request)
+
+    def connectionLost(self, reason) -> None:  # type: ignore[no-untyped-def]
+        self.stopHeaderDeadline()
+        super().connectionLost(reason)
 
     def abandonRequestBody(self) -> None:
         """

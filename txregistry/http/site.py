@@ -10,6 +10,7 @@ from typing import Any
 from twisted.web.server import Site
 
 from txregistry.http.h2 import RegistryProtocol
+from txregistry.http.limit import ConnectionLimit
 from txregistry.http.request import RegistryChannel, StreamingRequest
 
 # Requests whose bodies go to the handler as they arrive: blob upload
@@ -37,21 +38,41 @@ class RegistrySite(Site):
     requestFactory = StreamingRequest
     displayTracebacks = False
 
-    def __init__(self, resource: Any, accessLog: bool = True, **kwargs: Any) -> None:
+    def __init__(self, resource: Any, accessLog: bool = True,
+                 headerTimeout: float | None = None,
+                 connectionLimit: ConnectionLimit | None = None,
+                 **kwargs: Any) -> None:
         """
         @param resource: the root resource.
         @param accessLog: whether to log a line per request
             (C{log.accesslog.disabled} turns it off).
+        @param headerTimeout: the seconds each request has to send its
+            headers (see L{RegistryChannel}), or L{None} for no limit.
+        @param connectionLimit: counts the connections, and closes those
+            over its cap; or L{None}.
         """
         super().__init__(resource, **kwargs)
         self._accessLog = accessLog
+        self._headerTimeout = headerTimeout
+        self._connectionLimit = connectionLimit
 
     def log(self, request: Any) -> None:
         if self._accessLog:
             super().log(request)
 
+    def buildProtocol(self, addr: Any) -> Any:
+        limit = self._connectionLimit
+        if limit is not None:
+            unserved = limit.admit()
+            if unserved is not None:
+                return unserved
+        return super().buildProtocol(addr)
+
     def protocol(self):  # type: ignore[override]
-        return RegistryProtocol(RegistryChannel())
+        channel = RegistryChannel()
+        channel.headerTimeout = self._headerTimeout
+        limit = self._connectionLimit
+        return RegistryProtocol(channel, None if limit is None else limit.release)
 
     def streamsBody(self, method: bytes, path: bytes) -> bool:
         """

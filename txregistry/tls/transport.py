@@ -43,6 +43,11 @@ _CIPHERTEXT_ROOM = SEND_PIECE + (SEND_PIECE // RECORD + 1) * 1024
 _PLAINTEXT_ROOM = 1024 * 1024
 #: Ciphertext read from the socket at once.
 _CIPHERTEXT_READ = 1024 * 1024
+#: The starts of plain HTTP requests that Go's server recognises in place of
+#: a TLS record's 5-byte header, and its answer to them.
+_HTTP_STARTS = frozenset([b"GET /", b"HEAD ", b"POST ", b"PUT /", b"OPTIO"])
+_HTTP_ON_TLS_PORT = (b"HTTP/1.0 400 Bad Request\r\n\r\n"
+                     b"Client sent an HTTP request to an HTTPS server.\n")
 
 
 def _readInto(connection: tcp.Connection) -> object:
@@ -87,15 +92,34 @@ class _Scratch:
 class RegistryTLSProtocol(BufferingTLSTransport):
     """
     L{BufferingTLSTransport} with larger pieces and fewer copies (see the
-    module).
+    module).  A plain HTTP request in place of a TLS handshake is answered
+    400 as Go's server answers it, so that the client learns why it fails.
     """
+
+    _firstBytes = b""
 
     def makeConnection(self, transport: Any) -> None:
         # Only over a plain TCP connection: others (UNIX sockets) read more
         # than data.
         if type(transport).doRead is tcp.Connection.doRead:
             transport.doRead = lambda: _readInto(transport)
+        # Until the first record's header is in; then the class's own.
+        self.dataReceived = self._firstDataReceived  # type: ignore[method-assign]
         super().makeConnection(transport)
+
+    def _firstDataReceived(self, data: Any) -> None:
+        self._firstBytes += bytes(data)
+        if len(self._firstBytes) < 5:
+            return
+        first, self._firstBytes = self._firstBytes, b""
+        if first[:5] not in _HTTP_STARTS:
+            del self.dataReceived
+            self.dataReceived(first)
+            return
+        self.dataReceived = lambda data: None  # type: ignore[method-assign]
+        transport: Any = self.transport
+        transport.write(_HTTP_ON_TLS_PORT)
+        transport.loseConnection()
 
     def _write(self, bytes: Any) -> None:
         if self._lostTLSConnection:
