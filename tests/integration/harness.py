@@ -292,17 +292,22 @@ def distribution_config(root: Path, port: int) -> dict[str, Any]:
     }
 
 
-def make_txregistry(workdir: Path, root: Path) -> RegistryProcess:
+def make_txregistry(
+    workdir: Path, root: Path, http: dict[str, Any] | None = None
+) -> RegistryProcess:
     """
     Prepare (not start) C{twistd -n registry -c CONFIG --listen ...} on a
     free loopback port, serving C{root}.
 
     @param workdir: a directory of its own for the config, log and pid file.
+    @param http: more keys of the configuration's C{http} section.
     """
     workdir.mkdir(parents=True, exist_ok=True)
     port = free_port()
+    settings = txregistry_config(root, port)
+    settings["http"].update(http or {})
     config = workdir / "config.yml"
-    config.write_text(yaml.safe_dump(txregistry_config(root, port)))
+    config.write_text(yaml.safe_dump(settings))
     argv = twistd_command() + [
         "-n",
         "--pidfile",
@@ -362,12 +367,16 @@ class Registries:
         root.mkdir(parents=True, exist_ok=True)
         return root
 
-    def txregistry(self, root: Path | None = None) -> RegistryProcess:
+    def txregistry(
+        self, root: Path | None = None, http: dict[str, Any] | None = None
+    ) -> RegistryProcess:
         """
         Start C{twistd -n registry} serving C{root} (a new directory if
         L{None}) and wait until it answers.
+
+        @param http: more keys of the configuration's C{http} section.
         """
-        process = make_txregistry(self._workdir("txregistry"), self._root(root))
+        process = make_txregistry(self._workdir("txregistry"), self._root(root), http)
         self.processes.append(process)
         return process.start()
 

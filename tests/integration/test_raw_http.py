@@ -7,9 +7,14 @@ distribution, which proves the expectation right.
 from __future__ import annotations
 
 import hashlib
+import http.client
 import json
+import select
+import socket
+import time
+from urllib.parse import urlsplit
 
-from harness import RegistryProcess, http_request, with_digest
+from harness import Registries, RegistryProcess, http_request, with_digest
 
 UNKNOWN_DIGEST = "sha256:" + "0" * 64
 
@@ -87,3 +92,85 @@ def test_monolithic_blob_upload(any_registry: RegistryProcess) -> None:
     assert status == 200
     assert body == data
     assert headers["Docker-Content-Digest"] == digest
+
+
+def read_until_closed(raw: socket.socket) -> bytes:
+    """
+    @return: what the server sends on C{raw} until it closes it.
+    """
+    received = b""
+    while chunk := raw.recv(65536):
+        received += chunk
+    return received
+
+
+def test_http11_without_host(any_registry: RegistryProcess) -> None:
+    """An HTTP/1.1 request without Host is answered 400 and the connection closes (RFC 9112, 3.2)."""
+    with socket.create_connection(("127.0.0.1", any_registry.port), timeout=10) as raw:
+        raw.sendall(b"GET /v2/ HTTP/1.1\r\n\r\n")
+        answer = read_until_closed(raw)
+    assert answer.startswith(b"HTTP/1.1 400 Bad Request: missing required Host header\r\n")
+
+
+def test_chunk_size_too_large(txregistry_server: RegistryProcess) -> None:
+    """A chunk size of 24 hex digits is answered 400 at once (distribution answers 500 UNKNOWN)."""
+    status, headers, _ = http_request(
+        txregistry_server.base_url, "POST", "/v2/demo/app/blobs/uploads/", body=b""
+    )
+    assert status == 202
+    location = urlsplit(headers["Location"])
+    target = f"{location.path}?{location.query}".encode()
+    with socket.create_connection(("127.0.0.1", txregistry_server.port), timeout=10) as raw:
+        started = time.monotonic()
+        raw.sendall(b"PATCH " + target + b" HTTP/1.1\r\nHost: localhost\r\n"
+                    b"Transfer-Encoding: chunked\r\n\r\n" + b"f" * 24 + b"\r\nabc")
+        answer = read_until_closed(raw)
+    assert answer.startswith(b"HTTP/1.1 400 ")
+    assert time.monotonic() - started < 5
+
+
+def test_slow_headers_closed(registries: Registries) -> None:
+    """Connections that trickle their headers, or send nothing, are closed after http.headertimeout; others are served."""
+    server = registries.txregistry(http={"headertimeout": "1s"})
+    slow = [socket.create_connection(("127.0.0.1", server.port), timeout=10) for _ in range(4)]
+    started = time.monotonic()
+    request = b"GET /v2/ HTTP/1.1\r\nHost: localhost\r\nX-Padding: " + b"x" * 1000
+    closed: dict[int, float] = {}
+    sent = 0
+    while len(closed) < len(slow) and time.monotonic() - started < 10:
+        for index, raw in enumerate(slow):
+            if index in closed:
+                continue
+            try:
+                if index:  # the first one sends nothing
+                    raw.sendall(request[sent:sent + 1])
+                readable, _, _ = select.select([raw], [], [], 0)
+                if readable and not raw.recv(65536):
+                    closed[index] = time.monotonic() - started
+            except OSError:
+                closed[index] = time.monotonic() - started
+        sent += 1
+        time.sleep(0.05)
+    for raw in slow:
+        raw.close()
+    assert sorted(closed) == [0, 1, 2, 3]
+    assert all(0.9 < after < 3 for after in closed.values()), closed
+    assert http_request(server.base_url, "GET", "/v2/")[0] == 200
+
+
+def test_connection_cap(registries: Registries) -> None:
+    """At http.maxconnections a process stops accepting, and serves the waiting connection once one closes."""
+    server = registries.txregistry(http={"maxconnections": 2})
+    served = [http.client.HTTPConnection("127.0.0.1", server.port, timeout=10) for _ in range(2)]
+    for connection in served:
+        connection.request("GET", "/v2/")
+        response = connection.getresponse()
+        assert (response.status, response.read()) == (200, b"{}")
+    with socket.create_connection(("127.0.0.1", server.port), timeout=10) as waiting:
+        waiting.sendall(b"GET /v2/ HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+        assert select.select([waiting], [], [], 1)[0] == []
+        served[0].close()
+        answer = read_until_closed(waiting)
+    served[1].close()
+    assert answer.startswith(b"HTTP/1.1 200 ")
+    assert "the most http.maxconnections allows" in server.log()

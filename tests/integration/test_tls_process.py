@@ -332,6 +332,55 @@ def test_skopeo_round_trip_over_tls(
     assert_same_image(single_image.path, "v1", back, "v1")
 
 
+def test_plain_http_on_tls_port(
+    registries: Registries, tls_files: TLSFiles, tls_registry_kind: str
+) -> None:
+    """Plain HTTP sent to the TLS port gets Go's 400 naming the mistake, and the connection closes."""
+    if tls_registry_kind == "txregistry":
+        registry = start_tls_txregistry(registries, tls_files)
+    else:
+        registry = start_tls_distribution(registries, tls_files)
+    with socket.create_connection(("127.0.0.1", registry.tlsPort), timeout=10) as raw:
+        raw.sendall(b"GET /v2/ HTTP/1.1\r\nHost: localhost\r\n\r\n")
+        answer = b""
+        while chunk := raw.recv(65536):
+            answer += chunk
+    assert answer == (b"HTTP/1.0 400 Bad Request\r\n\r\n"
+                      b"Client sent an HTTP request to an HTTPS server.\n")
+
+
+def closed_after(raw: socket.socket | ssl.SSLSocket) -> float:
+    """
+    @return: the seconds until the server closes C{raw}, reading what it
+        sends meanwhile.
+    """
+    started = time.monotonic()
+    try:
+        while raw.recv(65536):
+            pass
+    except (ssl.SSLError, ConnectionResetError):
+        pass
+    return time.monotonic() - started
+
+
+def test_slow_handshake_and_preface_closed(registries: Registries, tls_files: TLSFiles) -> None:
+    """Within http.headertimeout a TLS client must handshake, and an HTTP/2 one send its preface, or be closed."""
+    registry = start_tls_txregistry(registries, tls_files, http={"headertimeout": "1s"})
+    with socket.create_connection(("127.0.0.1", registry.tlsPort), timeout=10) as silent:
+        assert closed_after(silent) < 3
+    with socket.create_connection(("127.0.0.1", registry.tlsPort), timeout=10) as partial:
+        partial.sendall(b"\x16\x03\x01")
+        assert closed_after(partial) < 3
+    with connect(registry.tlsPort, tls_files, alpn=["h2"]) as tls:
+        assert tls.selected_alpn_protocol() == "h2"
+        tls.sendall(b"PRI * HTTP/2.0\r\n")
+        assert closed_after(tls) < 3
+    with connect(registry.tlsPort, tls_files, alpn=["http/1.1"]) as tls:
+        time.sleep(0.5)
+        tls.sendall(b"GET /v2/ HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+        assert tls.recv(65536).startswith(b"HTTP/1.1 200 ")
+
+
 def test_skopeo_refuses_unknown_ca(
     registries: Registries, tls_files: TLSFiles, single_image: OCILayout
 ) -> None:

@@ -14,6 +14,8 @@ import priority
 from h2.errors import ErrorCodes
 from h2.settings import SettingCodes
 from twisted.internet.defer import Deferred
+from twisted.internet.protocol import connectionDone
+from twisted.python.failure import Failure
 from twisted.web._http2 import _END_STREAM_SENTINEL, H2Connection
 from twisted.web.http import _GenericHTTPChannelProtocol
 
@@ -44,6 +46,7 @@ class RegistryH2Connection(H2Connection):
     out, so that the client stops sending (RFC 9113, 8.1).
     """
 
+    conn: StreamingH2Connection
     _prefaceDeadline: Any = None
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -65,7 +68,8 @@ class RegistryH2Connection(H2Connection):
         if not self.conn.prefaceReceived and transport is not None:
             transport.abortConnection()
 
-    def connectionLost(self, reason: Any, _cancelTimeouts: bool = True) -> None:
+    def connectionLost(self, reason: Failure = connectionDone,
+                       _cancelTimeouts: bool = True) -> None:
         deadline, self._prefaceDeadline = self._prefaceDeadline, None
         if deadline is not None and deadline.active():
             deadline.cancel()
@@ -223,7 +227,7 @@ class RegistryProtocol(_GenericHTTPChannelProtocol):  # type: ignore[misc]
         super().__init__(channel)
         self._onClose = onClose
 
-    def connectionLost(self, reason: Any) -> None:
+    def connectionLost(self, reason: Failure = connectionDone) -> None:
         try:
             super().connectionLost(reason)
         finally:

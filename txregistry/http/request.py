@@ -18,7 +18,9 @@ from typing import Any, cast
 
 from twisted.internet.base import DelayedCall
 from twisted.internet.interfaces import IPushProducer
+from twisted.internet.protocol import connectionDone
 from twisted.logger import Logger
+from twisted.python.failure import Failure
 from twisted.web.http import (
     HTTPChannel,
     _ChunkedTransferDecoder,
@@ -238,8 +240,9 @@ class RegistryChannel(HTTPChannel):
 
     def _headersLate(self) -> None:
         self._headerDeadline = None
+        transport: Any = self.transport
         self._log.debug("closing a connection whose request headers did not "
-                        "arrive in time: {peer}", peer=self.transport.getPeer())
+                        "arrive in time: {peer}", peer=transport.getPeer())
         # As Twisted's idle timeout: the response before, if any, may still
         # be on its way; the connection is aborted if it does not go.
         self._abortingCall = self.callLater(self.abortTimeout, self.forceAbortClient)
@@ -285,7 +288,7 @@ class RegistryChannel(HTTPChannel):
             self._awaitHeaders()
         super().requestDone(request)
 
-    def connectionLost(self, reason) -> None:  # type: ignore[no-untyped-def]
+    def connectionLost(self, reason: Failure = connectionDone) -> None:
         self.stopHeaderDeadline()
         super().connectionLost(reason)
 
