@@ -6,20 +6,30 @@ and absurd body lengths.
 
 from __future__ import annotations
 
+import socket
+import ssl
 from typing import Any
 
+import pytest
+import pytest_twisted
+from twisted.internet import reactor
 from twisted.internet.address import IPv4Address
 from twisted.internet.defer import succeed
+from twisted.internet.endpoints import TCP4ServerEndpoint
 from twisted.internet.interfaces import IPushProducer
+from twisted.internet.ssl import PrivateCertificate
 from twisted.internet.task import Clock
 from twisted.internet.testing import StringTransport
+from twisted.internet.threads import deferToThread
 from twisted.logger import LogLevel, capturedLogs
 from zope.interface import implementer
 
+from tests.certs import CertificateAuthority
 from tests.http.test_streaming import UPLOAD, UploadResource, head
 from txregistry.http.limit import ConnectionLimit
 from txregistry.http.request import MAX_BODY_LENGTH
 from txregistry.http.site import RegistrySite
+from txregistry.tls.transport import RegistryTLSEndpoint
 
 ADDRESS = IPv4Address("TCP", "127.0.0.1", 1234)
 BAD_REQUEST = b"HTTP/1.1 400 Bad Request"
@@ -185,7 +195,8 @@ def test_contentLengthTooLarge() -> None:
     site, _, resource = timedSite()
     protocol, transport = connect(site)
     protocol.dataReceived(head("PATCH", UPLOAD, f"Content-Length: {MAX_BODY_LENGTH + 1}"))
-    assert transport.value() == BAD_REQUEST + b"\r\n\r\n"
+    assert transport.value().startswith(BAD_REQUEST + b": bad Content-Length\r\n")
+    assert transport.disconnecting
     assert resource.requests == []
 
 
@@ -270,3 +281,30 @@ def test_capLoggedAtMostEveryMinute() -> None:
         connect(site)
     warnings = [e for e in events if e["log_level"] == LogLevel.warn]
     assert [(e["open"], e["unserved"]) for e in warnings] == [(1, 0), (1, 3)]
+
+
+@pytest_twisted.ensureDeferred
+async def test_overCapClosedUnderTLS(tmp_path: Any) -> None:
+    """A TLS connection over the cap is closed before its handshake."""
+    ca = CertificateAuthority()
+    issued = ca.issue()
+    certificate = PrivateCertificate.loadPEM(issued.keyPEM + issued.certificatePEM)
+    cafile = str(ca.write(tmp_path / "ca.pem"))
+    limit = ConnectionLimit(1, reactor)
+    assert limit.admit() is None  # the one connection allowed, taken
+    endpoint = RegistryTLSEndpoint(TCP4ServerEndpoint(reactor, 0, interface="127.0.0.1"),
+                                   certificate.options(), clock=reactor)
+    port = await endpoint.listen(RegistrySite(UploadResource(), connectionLimit=limit))
+
+    def handshake() -> None:
+        context = ssl.create_default_context(cafile=cafile)
+        # Refused by a reset, perhaps before connect() returns.
+        with pytest.raises(OSError), \
+                socket.create_connection(("127.0.0.1", port.getHost().port), timeout=10) as raw:
+            context.wrap_socket(raw, server_hostname="localhost")
+
+    try:
+        await deferToThread(handshake)
+    finally:
+        await port.stopListening()
+    assert limit.open == 1

@@ -219,10 +219,6 @@ class RegistryChannel(HTTPChannel):
 
     def connectionMade(self) -> None:
         super().connectionMade()
-        self._awaitHeaders()
-
-    def _awaitHeaders(self) -> None:
-        self.stopHeaderDeadline()
         if self.headerTimeout is not None:
             self._headerDeadline = self.callLater(self.headerTimeout, self._headersLate)
 
@@ -233,7 +229,7 @@ class RegistryChannel(HTTPChannel):
         @return: the seconds that were left, or L{None} if none were counted.
         """
         deadline, self._headerDeadline = self._headerDeadline, None
-        if deadline is None or not deadline.active():
+        if deadline is None:
             return None
         deadline.cancel()
         return max(0.0, deadline.getTime() - deadline.seconds())
@@ -248,26 +244,25 @@ class RegistryChannel(HTTPChannel):
         self._abortingCall = self.callLater(self.abortTimeout, self.forceAbortClient)
         self.loseConnection()
 
-    def _maybeChooseTransferDecoder(self, header: bytes, data: bytes) -> bool:
-        if not super()._maybeChooseTransferDecoder(header, data):
-            return False
+    def allHeadersReceived(self) -> None:
+        # Once per request, and inline: this is every request's path.
+        deadline = self._headerDeadline
+        if deadline is not None:
+            self._headerDeadline = None
+            deadline.cancel()
+        hosts = self.requests[-1].requestHeaders.getRawHeaders(b"Host", ())
+        if len(hosts) != 1 and (hosts or self._version == b"HTTP/1.1"):
+            self._refuse(b"too many Host headers" if hosts else b"missing required Host header")
+            return
         decoder: Any = self._transferDecoder
         if type(decoder) is _ChunkedTransferDecoder:
+            # Before any of the body is decoded.
             self._transferDecoder = _BoundedChunkedDecoder(
                 decoder.dataCallback, decoder.finishCallback)
         elif self.length is not None and self.length > MAX_BODY_LENGTH:
-            return self._failChooseTransferDecoder()
-        return True
-
-    def allHeadersReceived(self) -> None:
-        self.stopHeaderDeadline()
-        hosts = self.requests[-1].requestHeaders.getRawHeaders(b"Host", [])
-        if len(hosts) > 1:
-            self._refuse(b"too many Host headers")
-        elif not hosts and self._version == b"HTTP/1.1":
-            self._refuse(b"missing required Host header")
-        else:
-            super().allHeadersReceived()
+            self._refuse(b"bad Content-Length")
+            return
+        super().allHeadersReceived()
 
     def _refuse(self, reason: bytes) -> None:
         """
@@ -283,9 +278,10 @@ class RegistryChannel(HTTPChannel):
         self.loseConnection()
 
     def requestDone(self, request: Any) -> None:
-        if self.persistent:
-            # Before the next request's buffered bytes are parsed.
-            self._awaitHeaders()
+        if self.persistent and self.headerTimeout is not None:
+            # The next request's time starts now, before its bytes, if they
+            # are already in, are parsed.
+            self._headerDeadline = self.callLater(self.headerTimeout, self._headersLate)
         super().requestDone(request)
 
     def connectionLost(self, reason: Failure = connectionDone) -> None:
