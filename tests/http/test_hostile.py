@@ -17,15 +17,14 @@ from twisted.internet.address import IPv4Address
 from twisted.internet.defer import succeed
 from twisted.internet.endpoints import TCP4ServerEndpoint
 from twisted.internet.interfaces import IPushProducer
-from twisted.internet.ssl import PrivateCertificate
 from twisted.internet.task import Clock
 from twisted.internet.testing import StringTransport
 from twisted.internet.threads import deferToThread
 from twisted.logger import LogLevel, capturedLogs
 from zope.interface import implementer
 
-from tests.certs import CertificateAuthority
 from tests.http.test_streaming import UPLOAD, UploadResource, head
+from tests.tls.test_transport import localCertificate
 from txregistry.http.limit import ConnectionLimit
 from txregistry.http.request import MAX_BODY_LENGTH
 from txregistry.http.site import RegistrySite
@@ -286,10 +285,7 @@ def test_capLoggedAtMostEveryMinute() -> None:
 @pytest_twisted.ensureDeferred
 async def test_overCapClosedUnderTLS(tmp_path: Any) -> None:
     """A TLS connection over the cap is closed before its handshake."""
-    ca = CertificateAuthority()
-    issued = ca.issue()
-    certificate = PrivateCertificate.loadPEM(issued.keyPEM + issued.certificatePEM)
-    cafile = str(ca.write(tmp_path / "ca.pem"))
+    certificate, cafile = localCertificate(tmp_path)
     limit = ConnectionLimit(1, reactor)
     assert limit.admit() is None  # the one connection allowed, taken
     endpoint = RegistryTLSEndpoint(TCP4ServerEndpoint(reactor, 0, interface="127.0.0.1"),

@@ -52,6 +52,17 @@ class Digester(Protocol):
             self.transport.write(self.reply)  # type: ignore[union-attr]
 
 
+def localCertificate(directory: Any) -> tuple[PrivateCertificate, str]:
+    """
+    @return: a server certificate for localhost, and the file of the CA
+        that issued it, written in C{directory}.
+    """
+    ca = CertificateAuthority()
+    issued = ca.issue()
+    certificate = PrivateCertificate.loadPEM(issued.keyPEM + issued.certificatePEM)
+    return certificate, str(ca.write(directory / "ca.pem"))
+
+
 def exchange(port: int, cafile: str, data: bytes) -> tuple[bytes, bytes]:
     """
     Send C{data} over TLS, then read the 32-byte digest and L{SIZE} bytes.
@@ -71,10 +82,7 @@ def exchange(port: int, cafile: str, data: bytes) -> tuple[bytes, bytes]:
 @pytest_twisted.ensureDeferred
 async def test_largeTransfersBothWays(tmp_path: Any) -> None:
     """Megabytes go both ways intact, and what one network read decrypts arrives in one piece."""
-    ca = CertificateAuthority()
-    issued = ca.issue()
-    certificate = PrivateCertificate.loadPEM(issued.keyPEM + issued.certificatePEM)
-    cafile = str(ca.write(tmp_path / "ca.pem"))
+    certificate, cafile = localCertificate(tmp_path)
     reply = os.urandom(SIZE)
     protocols: list[Digester] = []
 
@@ -119,10 +127,7 @@ async def recordOne(tmp_path: Any, client: Callable[[int, str], None]) -> Record
     Serve one connection with a L{Recorder}, run C{client(port, cafile)} in
     a thread, and wait for the connection to end.
     """
-    ca = CertificateAuthority()
-    issued = ca.issue()
-    certificate = PrivateCertificate.loadPEM(issued.keyPEM + issued.certificatePEM)
-    cafile = str(ca.write(tmp_path / "ca.pem"))
+    certificate, cafile = localCertificate(tmp_path)
     recorder = Recorder()
     endpoint = RegistryTLSEndpoint(TCP4ServerEndpoint(reactor, 0, interface="127.0.0.1"),
                                    certificate.options(), clock=reactor)
@@ -135,11 +140,13 @@ async def recordOne(tmp_path: Any, client: Callable[[int, str], None]) -> Record
     return recorder
 
 
-def handshake(raw: socket.socket, cafile: str) -> tuple[ssl.SSLObject, ssl.MemoryBIO]:
+def handshake(raw: socket.socket, cafile: str,
+              trickle: int = 0) -> tuple[ssl.SSLObject, ssl.MemoryBIO]:
     """
     Complete a TLS 1.2 handshake over C{raw} with memory BIOs, so that the
     caller sends every byte itself (TLS 1.2: records of known framing).
 
+    @param trickle: how many of the first bytes to send one at a time.
     @return: the TLS object, and the BIO its output goes to.
     """
     context = ssl.create_default_context(cafile=cafile)
@@ -151,7 +158,12 @@ def handshake(raw: socket.socket, cafile: str) -> tuple[ssl.SSLObject, ssl.Memor
             tls.do_handshake()
             break
         except ssl.SSLWantReadError:
-            raw.sendall(outgoing.read())
+            data = outgoing.read()
+            for byte in data[:trickle]:
+                raw.sendall(bytes([byte]))
+                time.sleep(0.01)            # most likely, a read each
+            raw.sendall(data[trickle:])
+            trickle = 0
             incoming.write(raw.recv(65536))
     raw.sendall(outgoing.read())
     return tls, outgoing
@@ -291,25 +303,9 @@ async def test_handshakeCutInItsFirstBytes(tmp_path: Any) -> None:
     data = b"after the handshake"
 
     def client(port: int, cafile: str) -> None:
-        context = ssl.create_default_context(cafile=cafile)
-        incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
-        tls = context.wrap_bio(incoming, outgoing, server_hostname="localhost")
         with socket.create_connection(("127.0.0.1", port), timeout=30) as raw:
             raw.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            with pytest.raises(ssl.SSLWantReadError):
-                tls.do_handshake()
-            hello = outgoing.read()
-            for byte in hello[:6]:
-                raw.sendall(bytes([byte]))
-                time.sleep(0.01)
-            raw.sendall(hello[6:])
-            while True:
-                try:
-                    tls.do_handshake()
-                    break
-                except ssl.SSLWantReadError:
-                    raw.sendall(outgoing.read())
-                    incoming.write(raw.recv(65536))
+            tls, outgoing = handshake(raw, cafile, trickle=6)
             tls.write(data)
             raw.sendall(outgoing.read())
             raw.shutdown(socket.SHUT_WR)
