@@ -194,7 +194,7 @@ class RegistryChannel(HTTPChannel):
     _abandoned = False
     _sawData = False
     _host: Any = None
-    _log = Logger()
+    log = Logger()
 
     def getHost(self) -> Any:
         # Every request asks (Twisted's Request.__init__), and each ask is a
@@ -237,7 +237,7 @@ class RegistryChannel(HTTPChannel):
     def _headersLate(self) -> None:
         self._headerDeadline = None
         transport: Any = self.transport
-        self._log.debug("closing a connection whose request headers did not "
+        self.log.debug("closing a connection whose request headers did not "
                         "arrive in time: {peer}", peer=transport.getPeer())
         # As Twisted's idle timeout: the response before, if any, may still
         # be on its way; the connection is aborted if it does not go.
