@@ -81,7 +81,7 @@ def test_silentConnectionCloses() -> None:
 
 
 def test_headersInTimeKeepConnection() -> None:
-    """Headers complete in time stop the deadline: a body that takes longer is not cut."""
+    """Headers complete in time meet the deadline: a body that takes longer is not cut, and the next request gets a whole deadline."""
     site, clock, resource = timedSite()
     protocol, transport = connect(site)
     protocol.dataReceived(head("PATCH", UPLOAD, "Content-Length: 6"))
@@ -91,6 +91,10 @@ def test_headersInTimeKeepConnection() -> None:
     protocol.dataReceived(b"def")
     assert not transport.disconnecting
     assert b"X-Length: 6" in transport.value()
+    clock.advance(4.9)
+    assert not transport.disconnecting
+    clock.advance(0.1)
+    assert transport.disconnecting
 
 
 def test_deadlineForEachRequest() -> None:

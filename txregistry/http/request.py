@@ -191,6 +191,7 @@ class RegistryChannel(HTTPChannel):
 
     headerTimeout: float | None = None
     _headerDeadline: DelayedCall | None = None
+    _awaitingHeaders = False
     _abandoned = False
     _sawData = False
     _host: Any = None
@@ -220,6 +221,7 @@ class RegistryChannel(HTTPChannel):
     def connectionMade(self) -> None:
         super().connectionMade()
         if self.headerTimeout is not None:
+            self._awaitingHeaders = True
             self._headerDeadline = self.callLater(self.headerTimeout, self._headersLate)
 
     def stopHeaderDeadline(self) -> float | None:
@@ -232,24 +234,26 @@ class RegistryChannel(HTTPChannel):
         if deadline is None:
             return None
         deadline.cancel()
-        return max(0.0, deadline.getTime() - deadline.seconds())
+        return max(0.0, deadline.getTime() - deadline.seconds()) if self._awaitingHeaders else None
 
     def _headersLate(self) -> None:
         self._headerDeadline = None
+        if not self._awaitingHeaders:
+            # They came in time; a new deadline starts after the response.
+            return
         transport: Any = self.transport
         self.log.debug("closing a connection whose request headers did not "
-                        "arrive in time: {peer}", peer=transport.getPeer())
+                       "arrive in time: {peer}", peer=transport.getPeer())
         # As Twisted's idle timeout: the response before, if any, may still
         # be on its way; the connection is aborted if it does not go.
         self._abortingCall = self.callLater(self.abortTimeout, self.forceAbortClient)
         self.loseConnection()
 
     def allHeadersReceived(self) -> None:
-        # Once per request, and inline: this is every request's path.
-        deadline = self._headerDeadline
-        if deadline is not None:
-            self._headerDeadline = None
-            deadline.cancel()
+        # Once per request: the deadline is not cancelled (and a new one made
+        # for the next request), only marked as met, and moved on after the
+        # response, as cheap as can be.
+        self._awaitingHeaders = False
         hosts = self.requests[-1].requestHeaders.getRawHeaders(b"Host", ())
         if len(hosts) != 1 and (hosts or self._version == b"HTTP/1.1"):
             self._refuse(b"too many Host headers" if hosts else b"missing required Host header")
@@ -278,10 +282,16 @@ class RegistryChannel(HTTPChannel):
         self.loseConnection()
 
     def requestDone(self, request: Any) -> None:
-        if self.persistent and self.headerTimeout is not None:
+        timeout = self.headerTimeout
+        if self.persistent and timeout is not None:
             # The next request's time starts now, before its bytes, if they
             # are already in, are parsed.
-            self._headerDeadline = self.callLater(self.headerTimeout, self._headersLate)
+            self._awaitingHeaders = True
+            deadline = self._headerDeadline
+            if deadline is None:
+                self._headerDeadline = self.callLater(timeout, self._headersLate)
+            else:
+                deadline.reset(timeout)
         super().requestDone(request)
 
     def connectionLost(self, reason: Failure = connectionDone) -> None:
