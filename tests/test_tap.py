@@ -148,6 +148,18 @@ def test_configErrorIsStartupError(tmp_path: Path) -> None:
         options.parseOptions(["-c", str(path)])
 
 
+def test_startCheckIsStartupError(tmp_path: Path) -> None:
+    """A file the configuration names that does not load fails option
+    parsing with a StartupError naming its key: the subsystems check the
+    configuration as it is loaded."""
+    document = yaml.safe_load(writeConfig(tmp_path).read_text())
+    document["auth"] = {"htpasswd": {"realm": "R", "path": str(tmp_path / "missing")}}
+    path = tmp_path / "auth.yml"
+    path.write_text(yaml.safe_dump(document))
+    with pytest.raises(StartupError, match=r"auth\.htpasswd\.path: cannot read .*missing"):
+        Options().parseOptions(["-c", str(path)])
+
+
 def test_missingConfigIsStartupError(tmp_path: Path) -> None:
     """A configuration file that cannot be read is a StartupError naming it."""
     missing = tmp_path / "missing.yml"

@@ -15,6 +15,8 @@ from twisted.internet.endpoints import serverFromString
 from twisted.logger import Logger
 
 from txregistry.api.app import RegistryApp
+from txregistry.auth.factory import checkAuth
+from txregistry.config import Configuration
 from txregistry.http.limit import ConnectionLimit
 from txregistry.http.site import RegistrySite
 from txregistry.memory import tuneAllocator
@@ -26,7 +28,8 @@ from txregistry.storage.purge import (
     TemporarySweepService,
     UploadPurgerService,
 )
-from txregistry.tls.listeners import EndpointMaker, build_listeners
+from txregistry.tls.listeners import EndpointMaker, build_listeners, check_endpoints
+from txregistry.tls.options import check_config
 from txregistry.tls.reload import SIGHUPReloadService, SignalInstaller
 from txregistry.workers import (
     ProcessSpawner,
@@ -36,6 +39,25 @@ from txregistry.workers import (
 )
 
 log = Logger()
+
+
+def checkConfiguration(config: Configuration) -> None:
+    """
+    Check what parsing the configuration cannot, each check in the
+    subsystem that owns it: that the certificates of C{http.tls} and the
+    files of C{auth} load, and that every listener can be built.  The
+    configuration is checked so when it is loaded at start
+    (L{txregistry.tap}), so that such a mistake fails the start with its
+    key's path.
+
+    @param config: a parsed configuration.
+    @raise txregistry.config.ConfigError: naming the key at fault.
+    """
+    tls = config.http.tls
+    if tls is not None and tls.letsencrypt is None:
+        check_config(tls, config.http.http2_disabled)
+    check_endpoints(config.http)
+    checkAuth(config.auth)
 
 
 def makeService(

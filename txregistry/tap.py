@@ -90,7 +90,7 @@ def loadConfiguration(path: str | None, environ: Any) -> Any:
         file, for one that cannot be read or parsed).
     """
     try:
-        return load_config(path, environ)
+        return load_config(path, environ, check=service.checkConfiguration)
     except ConfigError as e:
         if not e.keys:
             raise StartupError(e.reason) from None

@@ -375,10 +375,6 @@ def test_unknown_key_suggestion(load: Loader) -> None:
         ("http:\n  host: 'https://[::1'\n", "^http.host: must be an absolute"),
         ("http:\n  endpoints: tcp:5000\n", "^http.endpoints: must be a list"),
         (
-            "http:\n  endpoints: [bogus:1]\n",
-            r"^http.endpoints\[0\]: is not a valid Twisted server endpoint",
-        ),
-        (
             "validation:\n  manifests:\n    indexes:\n      platforms: some\n",
             "^validation.manifests.indexes.platforms: must be one of all, none, list",
         ),

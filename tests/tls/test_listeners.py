@@ -20,8 +20,9 @@ from twisted.internet.testing import MemoryReactor
 from tests.certs import CertificateAuthority
 from tests.tls.memory import serverPair
 from txregistry.config import Configuration, HTTPConfig, TLSConfig, load_config
+from txregistry.config.errors import ConfigError
 from txregistry.service import makeService
-from txregistry.tls.listeners import build_listeners
+from txregistry.tls.listeners import build_listeners, check_endpoints
 from txregistry.tls.reload import SIGHUPReloadService
 from txregistry.tls.transport import RegistryTLSFactory
 
@@ -29,6 +30,35 @@ from txregistry.tls.transport import RegistryTLSFactory
 def tlsConfiguration(ca: CertificateAuthority, certdir: Path) -> Configuration:
     cert, key = serverPair(certdir, ca.issue())
     return Configuration(http=HTTPConfig(tls=TLSConfig(certificate=cert, key=key)))
+
+
+@pytest.mark.parametrize("http, path, message", [
+    (HTTPConfig(endpoints=["tcp:5000", "bogus:1"]), "http.endpoints[1]",
+     "is not a valid Twisted server endpoint description: 'bogus:1'"),
+    (HTTPConfig(endpoints=["tls+nonsense:1"]), "http.endpoints[0]",
+     "is not a valid Twisted server endpoint description: 'nonsense:1'"),
+    (HTTPConfig(net="unix", addr="/tmp/r.sock", workers=2), "http.addr", "SO_REUSEPORT"),
+    (HTTPConfig(endpoints=["tcp:5000", "unix:/tmp/r"], workers=2), "http.endpoints[1]",
+     "'unix:/tmp/r' cannot be served by several workers"),
+])
+def test_checkEndpointsRefuses(http: HTTPConfig, path: str, message: str) -> None:
+    """A description Twisted cannot parse (after any tls+ prefix), or one
+    that several workers cannot share, is refused at its key."""
+    with pytest.raises(ConfigError) as info:
+        check_endpoints(http)
+    assert info.value.path == path
+    assert message in info.value.reason
+
+
+@pytest.mark.parametrize("http", [
+    HTTPConfig(),
+    HTTPConfig(net="unix", addr="/tmp/r.sock"),
+    HTTPConfig(endpoints=["tls+tcp:5443", "tcp6:5000"], workers=2),
+])
+def test_checkEndpointsAccepts(http: HTTPConfig) -> None:
+    """Descriptions Twisted parses pass, and tcp: and tcp6: ones with
+    several workers too."""
+    check_endpoints(http)
 
 
 def test_prefixWrapsInTLS(ca: CertificateAuthority, certdir: Path) -> None:

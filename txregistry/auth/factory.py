@@ -1,23 +1,67 @@
 """
-Building the access controller that the C{auth} section configures.
+Checking and building the access controller that the C{auth} section
+configures.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from twisted.internet.defer import Deferred, maybeDeferred
 from twisted.internet.threads import deferToThreadPool
 
-from txregistry.auth.htpasswd import HtpasswdAccessController, ThreadRunner
+from txregistry.auth.htpasswd import Htpasswd, HtpasswdAccessController, ThreadRunner
 from txregistry.auth.interfaces import IAccessController
-from txregistry.auth.keys import TrustedKeys
+from txregistry.auth.keys import KeyFileError, TrustedKeys, loadJWKS, loadRootCertBundle
 from txregistry.auth.silly import SillyAccessController
 from txregistry.auth.token import (
     DEFAULT_ALGORITHMS,
     TokenAccessController,
     TokenVerifier,
 )
+from txregistry.config.errors import ConfigError
+from txregistry.config.model import AuthConfig
+
+#: What loads each file an C{auth} provider names, by its key.
+_FILE_LOADERS = {"path": Htpasswd.load, "rootcertbundle": loadRootCertBundle,
+                 "jwks": loadJWKS}
+
+
+def checkAuth(auth: AuthConfig | None) -> None:
+    """
+    Check what parsing the C{auth} section cannot: that the files it names
+    load, and that the token provider accepts the signing algorithms named.
+
+    @param auth: the parsed section, or L{None}.
+    @raise ConfigError: at the key of the file that cannot be loaded
+        (C{auth.htpasswd.path}, C{auth.token.jwks}...), at C{auth.token} if
+        the token files hold no key, or at the unsupported entry of
+        C{auth.token.signingalgorithms}.
+    """
+    if auth is None:
+        return
+    keys = ("auth", auth.provider)
+    options = auth.parameters
+    for key, load in _FILE_LOADERS.items():
+        path = options.get(key)
+        if path:
+            try:
+                load(str(path))
+            except ValueError as e:
+                raise ConfigError((*keys, key), str(e)) from None
+    if auth.provider != "token":
+        return
+    try:
+        TrustedKeys.load(str(options["rootcertbundle"]), str(options["jwks"]))
+    except KeyFileError as e:
+        raise ConfigError(keys, str(e)) from None
+    for index, algorithm in enumerate(cast(list[str], options["signingalgorithms"])):
+        if algorithm not in DEFAULT_ALGORITHMS:
+            raise ConfigError(
+                (*keys, "signingalgorithms", index),
+                f"unsupported signing algorithm {algorithm!r}; supported: "
+                f"{', '.join(DEFAULT_ALGORITHMS)}",
+            )
 
 
 def threadRunner(reactor: Any) -> ThreadRunner:

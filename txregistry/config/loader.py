@@ -6,7 +6,7 @@ environment, parse, and refuse what is not built yet.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 import yaml
 
@@ -57,6 +57,7 @@ def load_config(
     path: str | None,
     environ: Mapping[str, str],
     cwd: str | None = None,
+    check: Callable[[Configuration], object] | None = None,
 ) -> Configuration:
     """
     Load a registry configuration in distribution's C{config.yml} format.
@@ -71,12 +72,17 @@ def load_config(
     @param cwd: the directory relative paths (such as a relative
         C{storage.filesystem.rootdirectory}) are resolved against; the
         process's working directory by default.
+    @param check: called with the parsed configuration to check what
+        parsing cannot (that the files it names load, that its endpoints
+        can be built: L{txregistry.service.checkConfiguration}); raises a
+        L{ConfigError}, which gets the same note on the environment as the
+        parser's own.
     @return: the configuration.
     @raise ConfigError: if the file cannot be read or parsed, has an unknown
         key or an invalid value (also when set from the environment: the
         message then names the variable; an unknown key only a variable
-        wrote is ignored with a warning), or asks for a feature not built
-        yet.
+        wrote is ignored with a warning), asks for a feature not built yet,
+        or fails C{check}.
     """
     if cwd is None:
         cwd = os.getcwd()
@@ -106,6 +112,8 @@ def load_config(
         try:
             config = parse_configuration(tree, cwd)
             check_supported(config)
+            if check is not None:
+                check(config)
         except UnknownKey as e:
             if not ignore_unknown_key(e, tree, written, origins):
                 raise origin_note(e, origins) from None

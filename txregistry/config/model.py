@@ -272,8 +272,8 @@ class AuthConfig:
     @ivar provider: C{silly}, C{token}, C{htpasswd} or C{none} (no access
         control, as distribution).
     @ivar parameters: the provider's settings, type-checked, required ones
-        present, file paths absolute and their files loadable at parse
-        time: C{silly}: C{realm}, C{service}; C{htpasswd}: C{realm},
+        present, file paths absolute (the provider loads the files when the
+        service is built): C{silly}: C{realm}, C{service}; C{htpasswd}: C{realm},
         C{path}; C{token}: C{realm}, C{issuer}, C{service},
         C{rootcertbundle} and C{jwks} (C{""} when not given; one is
         required), C{autoredirect} (bool), C{autoredirectpath},

@@ -4,6 +4,8 @@ Turn a loaded configuration tree into a L{Configuration}.
 Each C{_parse_*} function reads one section through a L{Section}, which
 refuses unknown keys and values of the wrong type, naming the key's path.
 Nothing here decides whether a feature is built: see L{unsupported}.
+Nothing here loads a file or builds an endpoint either: the subsystems that
+own them check those when the service is built.
 """
 
 from __future__ import annotations
@@ -14,14 +16,11 @@ from collections.abc import Mapping
 from datetime import timedelta
 from urllib.parse import urlsplit
 
-from twisted.internet.endpoints import serverFromString
-from twisted.internet.testing import MemoryReactor
-
 from txregistry.baseurl import isValidAuthority
 from txregistry.config._reader import Section, as_string, describe
 from txregistry.config._yaml import resolved
 from txregistry.config.environ import SECTIONS, STORAGE_GENERIC_KEYS
-from txregistry.config.errors import ConfigError, PathStep
+from txregistry.config.errors import ConfigError
 from txregistry.config.listen import listen_endpoint
 from txregistry.config.model import (
     TLS_PREFIX,
@@ -51,7 +50,6 @@ from txregistry.config.model import (
     UploadPurgingConfig,
     ValidationConfig,
 )
-from txregistry.reuseport import checkShareable
 
 #: The one configuration version distribution defines.
 VERSION = "0.1"
@@ -357,31 +355,18 @@ def _parse_auth(root: Section, cwd: str) -> AuthConfig | None:
 
 def _auth_file(section: Section, key: str, cwd: str, required: bool) -> str:
     """
-    Read the path of a file the auth provider loads, and load it now, so
-    that a bad file fails the start.
+    Read the path of a file the auth provider loads (the provider loads it
+    when the service is built).
     """
-    from txregistry.auth.htpasswd import Htpasswd
-    from txregistry.auth.keys import loadJWKS, loadRootCertBundle
-
     value = section.string(key, "")
     if not value:
         if required:
             raise ConfigError(section.path(key), "is required")
         return ""
-    path = os.path.normpath(os.path.join(cwd, os.path.expanduser(value)))
-    loader = {"path": Htpasswd.load, "rootcertbundle": loadRootCertBundle,
-              "jwks": loadJWKS}[key]
-    try:
-        loader(path)
-    except ValueError as e:
-        raise ConfigError(section.path(key), str(e)) from None
-    return path
+    return os.path.normpath(os.path.join(cwd, os.path.expanduser(value)))
 
 
 def _parse_token_auth(section: Section, cwd: str) -> dict[str, object]:
-    from txregistry.auth.keys import KeyFileError, TrustedKeys
-    from txregistry.auth.token import DEFAULT_ALGORITHMS
-
     parameters: dict[str, object] = {
         key: _required_string(section, key) for key in ("realm", "issuer", "service")
     }
@@ -391,21 +376,9 @@ def _parse_token_auth(section: Section, cwd: str) -> dict[str, object]:
         raise ConfigError(
             section.path("rootcertbundle"), "is required unless jwks is given"
         )
-    try:
-        TrustedKeys.load(str(parameters["rootcertbundle"]), str(parameters["jwks"]))
-    except KeyFileError as e:
-        raise ConfigError(section.keys, str(e)) from None
     parameters["autoredirect"] = section.boolean("autoredirect", False)
     parameters["autoredirectpath"] = section.string("autoredirectpath", "")
-    algorithms = section.string_list("signingalgorithms")
-    for index, algorithm in enumerate(algorithms):
-        if algorithm not in DEFAULT_ALGORITHMS:
-            raise ConfigError(
-                (*section.path("signingalgorithms"), index),
-                f"unsupported signing algorithm {algorithm!r}; supported: "
-                f"{', '.join(DEFAULT_ALGORITHMS)}",
-            )
-    parameters["signingalgorithms"] = algorithms
+    parameters["signingalgorithms"] = section.string_list("signingalgorithms")
     return parameters
 
 
@@ -492,17 +465,14 @@ def _parse_http(root: Section, cwd: str) -> HTTPConfig:
             f"or fragment, got {host!r}",
         )
     http2_disabled = http.section("http2", ("disabled",)).boolean("disabled", False)
-    tls = _parse_tls(http, cwd, http2_disabled)
+    tls = _parse_tls(http, cwd)
     endpoints = http.string_list("endpoints")
     for index, description in enumerate(endpoints):
-        keys = http.path("endpoints") + (index,)
-        if description.startswith(TLS_PREFIX):
-            if tls is None:
-                raise ConfigError(
-                    keys, f"{description!r} asks for http.tls, which is not configured"
-                )
-            description = description[len(TLS_PREFIX):]
-        _check_endpoint(keys, description)
+        if description.startswith(TLS_PREFIX) and tls is None:
+            raise ConfigError(
+                http.path("endpoints") + (index,),
+                f"{description!r} asks for http.tls, which is not configured",
+            )
     if (
         tls is not None
         and endpoints
@@ -514,9 +484,6 @@ def _parse_http(root: Section, cwd: str) -> HTTPConfig:
             f"http.addr; write {TLS_PREFIX}<description> (e.g. {TLS_PREFIX}tcp:5443) "
             "for an endpoint served with http.tls",
         )
-    workers = http.integer("workers", 1, minimum=1)
-    if workers > 1:
-        _check_shareable(http, net, addr, endpoints)
     headertimeout = http.duration("headertimeout", HTTPConfig.headertimeout)
     if not headertimeout:
         raise ConfigError(http.path("headertimeout"), "must be longer than 0")
@@ -534,57 +501,21 @@ def _parse_http(root: Section, cwd: str) -> HTTPConfig:
         h2c_enabled=http.section("h2c", ("enabled",)).boolean("enabled", False),
         tls=tls,
         debug=_parse_debug(http),
-        workers=workers,
+        workers=http.integer("workers", 1, minimum=1),
         headertimeout=headertimeout,
         maxconnections=http.integer("maxconnections", HTTPConfig.maxconnections, minimum=1),
     )
 
 
-def _check_shareable(http: Section, net: str, addr: str, endpoints: list[str]) -> None:
+def _parse_tls(http: Section, cwd: str) -> TLSConfig | None:
     """
-    Refuse listeners that several worker processes cannot share.
-
-    @raise ConfigError: at the listener's key (C{http.endpoints[i]}, else
-        C{http.addr}) for one that is not C{tcp:}, C{tcp6:} or C{ssl:}.
-    """
-    if endpoints:
-        located = [(http.path("endpoints") + (i,), d) for i, d in enumerate(endpoints)]
-    else:
-        located = [(http.path("addr"), listen_endpoint(net, addr))]
-    for keys, description in located:
-        if description.startswith(TLS_PREFIX):
-            description = description[len(TLS_PREFIX):]
-        try:
-            checkShareable(description)
-        except ValueError as e:
-            raise ConfigError(keys, str(e)) from None
-
-
-def _check_endpoint(keys: tuple[PathStep, ...], description: str) -> None:
-    """
-    Check that Twisted can build a server endpoint from C{description},
-    without listening (a L{MemoryReactor} stands in for the reactor).
-    """
-    try:
-        serverFromString(MemoryReactor(), description)
-    except Exception as e:  # serverFromString raises many types
-        raise ConfigError(
-            keys,
-            f"is not a valid Twisted server endpoint description: {description!r} ({e})",
-        ) from None
-
-
-def _parse_tls(http: Section, cwd: str, http2_disabled: bool) -> TLSConfig | None:
-    """
-    Read C{http.tls}, and load its files so that a bad one fails the start.
+    Read C{http.tls}: its names and files are checked by L{txregistry.tls}
+    when the service is built.
 
     @return: L{None} if the section is absent, or configures neither a
         certificate nor Let's Encrypt (distribution then serves plain HTTP
         too).
     """
-    from txregistry.tls import ciphers
-    from txregistry.tls.options import CLIENT_AUTH_MODES, MINIMUM_VERSIONS, check_config
-
     if not http.has("tls"):
         return None
     tls = http.section(
@@ -629,21 +560,13 @@ def _parse_tls(http: Section, cwd: str, http2_disabled: bool) -> TLSConfig | Non
             )
         )
     clientcas = tls.string_list("clientcas")
-    clientauth = tls.string("clientauth", "", tuple(CLIENT_AUTH_MODES))
+    clientauth = tls.string("clientauth", "")
     if clientauth and not clientcas:
         raise ConfigError(
             tls.path("clientauth"),
             "needs http.tls.clientcas (distribution would silently skip client "
             "authentication)",
         )
-    ciphersuites = tls.string_list("ciphersuites")
-    for index, name in enumerate(ciphersuites):
-        if not ciphers.is_known(name):
-            raise ConfigError(
-                tls.path("ciphersuites") + (index,),
-                f"unknown TLS cipher suite {name!r}; known suites are Go's names, "
-                "such as TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256",
-            )
     config = TLSConfig(
         certificate=path(tls, "certificate"),
         key=path(tls, "key"),
@@ -652,8 +575,8 @@ def _parse_tls(http: Section, cwd: str, http2_disabled: bool) -> TLSConfig | Non
             for ca in clientcas
         ],
         clientauth=clientauth or ("require-and-verify-client-cert" if clientcas else ""),
-        minimumtls=tls.string("minimumtls", "", tuple(MINIMUM_VERSIONS)) or "tls1.2",
-        ciphersuites=ciphersuites,
+        minimumtls=tls.string("minimumtls", "") or "tls1.2",
+        ciphersuites=tls.string_list("ciphersuites"),
         letsencrypt=letsencrypt,
         certificates=certificates,
     )
@@ -669,7 +592,6 @@ def _parse_tls(http: Section, cwd: str, http2_disabled: bool) -> TLSConfig | Non
         return None
     if not config.certificate and config.key:
         raise ConfigError(tls.path("certificate"), "is required with http.tls.key")
-    check_config(config, http2_disabled)
     return config
 
 

@@ -1,6 +1,6 @@
 """
-Build the registry's listening endpoints, serving C{http.tls} on those
-whose description carries the C{tls+} prefix.
+Check and build the registry's listening endpoints, serving C{http.tls} on
+those whose description carries the C{tls+} prefix.
 """
 
 from __future__ import annotations
@@ -11,8 +11,12 @@ from typing import Any
 
 from twisted.internet.endpoints import serverFromString
 from twisted.internet.interfaces import IStreamServerEndpoint
+from twisted.internet.testing import MemoryReactor
 
-from txregistry.config.model import TLS_PREFIX, Configuration
+from txregistry.config.errors import ConfigError, PathStep
+from txregistry.config.listen import listen_endpoint
+from txregistry.config.model import TLS_PREFIX, Configuration, HTTPConfig
+from txregistry.reuseport import checkShareable
 from txregistry.tls.options import ServerTLSSettings, load_contexts
 from txregistry.tls.reload import CertificateReloader
 from txregistry.tls.sni import SNIConnectionCreator
@@ -34,6 +38,38 @@ class Listeners:
 #: Builds a server endpoint from a reactor and a description, as
 #: L{serverFromString} does.
 EndpointMaker = Callable[[Any, str], IStreamServerEndpoint]
+
+
+def check_endpoints(http: HTTPConfig) -> None:
+    """
+    Check that Twisted can build each listener of C{http.endpoints}, or the
+    one C{http.addr} describes (on a L{MemoryReactor}, which never listens),
+    and, with C{http.workers} above 1, that each can be shared by the
+    workers.
+
+    @raise ConfigError: at C{http.endpoints[i]}, or at C{http.addr} for the
+        listener it describes.
+    """
+    located: list[tuple[tuple[PathStep, ...], str]]
+    if http.endpoints:
+        located = [(("http", "endpoints", index), description)
+                   for index, description in enumerate(http.endpoints)]
+    else:
+        located = [(("http", "addr"), listen_endpoint(http.net, http.addr))]
+    for keys, description in located:
+        description = description.removeprefix(TLS_PREFIX)
+        try:
+            serverFromString(MemoryReactor(), description)
+        except Exception as e:  # serverFromString raises many types
+            raise ConfigError(
+                keys,
+                f"is not a valid Twisted server endpoint description: {description!r} ({e})",
+            ) from None
+        if http.workers > 1:
+            try:
+                checkShareable(description)
+            except ValueError as e:
+                raise ConfigError(keys, str(e)) from None
 
 
 def build_listeners(

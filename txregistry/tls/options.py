@@ -10,7 +10,7 @@ settings from the new one.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -416,11 +416,32 @@ def load_contexts(
 
 def check_config(tls: TLSConfig, http2_disabled: bool) -> None:
     """
-    Check, without logging, that C{http.tls} can be served: its files are
-    read and its contexts built, then dropped.  The configuration parser
-    calls this so that a bad file fails the start with its key's path.
+    Check, without logging, that C{http.tls} can be served: its names are
+    known, its files are read and its contexts built, then dropped.  Run as
+    the registry starts (L{txregistry.service.checkConfiguration}), so that
+    a bad value or file fails the start with its key's path.
 
     @raise ConfigError: naming the key at fault.
     """
+    _check_choice("minimumtls", tls.minimumtls, MINIMUM_VERSIONS)
+    if tls.clientauth:
+        _check_choice("clientauth", tls.clientauth, CLIENT_AUTH_MODES)
+    for index, name in enumerate(tls.ciphersuites):
+        if not ciphers.is_known(name):
+            raise ConfigError(
+                _TLS_KEYS + ("ciphersuites", index),
+                f"unknown TLS cipher suite {name!r}; known suites are Go's names, "
+                "such as TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256",
+            )
     settings = ServerTLSSettings.fromConfig(tls, http2_disabled, warn=False)
     load_contexts(tls, settings, warn=False)
+
+
+def _check_choice(key: str, value: str, known: Collection[str]) -> None:
+    """
+    @raise ConfigError: at C{http.tls.<key>} unless C{value} is one of
+        C{known}.
+    """
+    if value not in known:
+        raise ConfigError(_TLS_KEYS + (key,),
+                          f"must be one of {', '.join(known)}, got {value!r}")
