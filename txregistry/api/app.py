@@ -25,17 +25,13 @@ from txregistry.api.listing import ListingHandlers
 from txregistry.api.manifests import ManifestHandlers
 from txregistry.api.readonly import ReadOnlyResource
 from txregistry.api.referrers import ReferrerHandlers
-from txregistry.api.requests import (
-    API_VERSION_HEADER,
-    respond,
-    respondError,
-    respondJSON,
-)
+from txregistry.api.requests import API_VERSION_HEADER
 from txregistry.api.uploads import UploadHandlers
 from txregistry.auth.factory import makeAccessController
 from txregistry.auth.resource import AuthResource
 from txregistry.baseurl import hostIsValid
 from txregistry.errors import RegistryError, StorageFull, Unknown, Unsupported
+from txregistry.http.responses import respond, respondError, respondJSON
 from txregistry.interfaces import IStorageDriver
 from txregistry.logging import loggable
 from txregistry.storage.driver.errors import isStorageFull

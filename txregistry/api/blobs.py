@@ -8,10 +8,11 @@ from typing import Any
 
 from twisted.web.iweb import IRequest
 
-from txregistry.api.requests import checkName, header, parseDigest, respond
+from txregistry.api.requests import checkName, header, parseDigest
 from txregistry.errors import RegistryError, Unsupported
 from txregistry.http.producer import sendFile
 from txregistry.http.ranges import UnsatisfiableRange, parseRange
+from txregistry.http.responses import respond
 from txregistry.storage.blobs import LinkedBlobs
 from txregistry.storage.registry import Registry
 

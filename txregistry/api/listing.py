@@ -10,8 +10,9 @@ from urllib.parse import urlencode
 
 from twisted.web.iweb import IRequest
 
-from txregistry.api.requests import checkName, queryArg, respondJSON
+from txregistry.api.requests import checkName, queryArg
 from txregistry.errors import NameUnknown, PaginationNumberInvalid
+from txregistry.http.responses import respondJSON
 from txregistry.storage.catalog import listRepositories
 from txregistry.storage.registry import Registry
 

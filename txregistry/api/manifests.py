@@ -14,7 +14,6 @@ from txregistry.api.requests import (
     header,
     parseDigest,
     readBody,
-    respond,
 )
 from txregistry.digest import CANONICAL, Digest
 from txregistry.errors import (
@@ -23,6 +22,7 @@ from txregistry.errors import (
     ManifestUnknown,
     Unsupported,
 )
+from txregistry.http.responses import respond
 from txregistry.manifest import MAX_MANIFEST_SIZE, MEDIA_TYPES
 from txregistry.reference import isValidTag
 from txregistry.storage.registry import Registry

@@ -18,8 +18,8 @@ from typing import Any
 from twisted.web.iweb import IRequest
 from twisted.web.resource import IResource, Resource
 
-from txregistry.api.requests import respondError
 from txregistry.errors import Unsupported
+from txregistry.http.responses import respondError
 
 #: The methods that write, refused under C{/v2/}.
 WRITE_METHODS = frozenset([b"POST", b"PUT", b"PATCH", b"DELETE"])

@@ -9,7 +9,8 @@ from typing import Any
 
 from twisted.web.iweb import IRequest
 
-from txregistry.api.requests import checkName, parseDigest, queryArg, respond
+from txregistry.api.requests import checkName, parseDigest, queryArg
+from txregistry.http.responses import respond
 from txregistry.manifest import OCI_INDEX
 from txregistry.storage.registry import Registry
 

@@ -1,11 +1,11 @@
 """
-What every handler needs from a request and for its response: validated
-path parts, bodies, absolute URLs and header helpers.
+What every handler needs from a request: validated path parts, bodies,
+absolute URLs and header helpers (responses are written by
+L{txregistry.http.responses}).
 """
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from twisted.internet.defer import Deferred, succeed
@@ -78,41 +78,6 @@ def absoluteURL(request: IRequest, config: Any, path: str) -> str:
         (see L{txregistry.baseurl}).
     """
     return baseurl.absoluteURL(request, path, config.host, config.relativeurls)
-
-
-def respond(request: IRequest, status: int, headers: dict[str, str] | None = None,
-            body: bytes = b"") -> bytes:
-    """
-    Set the status, the headers and an explicit C{Content-Length}.
-
-    @return: C{body}, for the handler to return.
-    """
-    request.setResponseCode(status)
-    for name, value in (headers or {}).items():
-        request.setHeader(name, value)
-    request.setHeader(b"Content-Length", b"%d" % (len(body),))
-    return body
-
-
-def respondError(request: IRequest, error: RegistryError) -> bytes:
-    """
-    Respond with C{error}'s status, headers and JSON body (no body to a
-    C{HEAD}).
-    """
-    request.setHeader(b"Content-Type", b"application/json")
-    for name, value in error.headers.items():
-        request.setHeader(name, value)
-    body = b"" if request.method == b"HEAD" else error.body()
-    return respond(request, error.status, body=body)
-
-
-def respondJSON(request: IRequest, value: Any, status: int = 200,
-                headers: dict[str, str] | None = None) -> bytes:
-    """
-    Respond with C{value} as JSON.
-    """
-    request.setHeader(b"Content-Type", b"application/json")
-    return respond(request, status, headers, json.dumps(value).encode("utf-8"))
 
 
 def streamBody(request: IRequest, consumer: IConsumer) -> Deferred[int]:

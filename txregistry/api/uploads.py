@@ -19,7 +19,6 @@ from txregistry.api.requests import (
     parseDigest,
     queryArg,
     readBody,
-    respond,
     streamBody,
 )
 from txregistry.api.uploadstate import (
@@ -34,6 +33,7 @@ from txregistry.errors import (
     DigestInvalid,
     RegistryError,
 )
+from txregistry.http.responses import respond
 from txregistry.reference import isValidName
 from txregistry.storage.blobs import LinkedBlobs
 from txregistry.storage.driver.errors import PathBusy

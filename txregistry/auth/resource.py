@@ -19,10 +19,10 @@ from twisted.web.iweb import IRequest
 from twisted.web.resource import IResource, Resource
 from twisted.web.server import NOT_DONE_YET, Request
 
-from txregistry.api.requests import respondError
 from txregistry.auth.access import Access, requiredAccess
 from txregistry.auth.interfaces import Challenge, Grant, IAccessController
 from txregistry.errors import RegistryError, Unauthorized, Unknown
+from txregistry.http.responses import respondError
 from txregistry.logging import loggable
 
 
