@@ -348,7 +348,7 @@ def test_relay_observer_round_trip() -> None:
 def test_spec_round_trip(tmp_path: Any) -> None:
     """A spec written to a pipe is read back whole, and nothing more is read."""
     config = load_config(None, {}, cwd=str(tmp_path))
-    spec = WorkerSpec(2, 3, config, ["tcp:0"], [5000])
+    spec = WorkerSpec(2, 3, config, makeWorkerService, ["tcp:0"], [5000])
     data = encodeSpec(spec)
     assert decodeSpec(data) == spec
     r, w = os.pipe()
@@ -363,7 +363,7 @@ def test_spec_round_trip(tmp_path: Any) -> None:
 
 def test_spec_truncated() -> None:
     """A truncated spec is refused."""
-    data = encodeSpec(WorkerSpec(2, 2, None))
+    data = encodeSpec(WorkerSpec(2, 2, None, makeWorkerService))
     with pytest.raises(ValueError):
         decodeSpec(data[:-1])
     r, w = os.pipe()
@@ -430,7 +430,8 @@ def test_worker_service_has_no_purger(tmp_path: Any) -> None:
     supervisor = makeService(config, None, MemoryReactor(), spawn=_FakeSpawner())
     assert any(isinstance(s, UploadPurgerService) for s in supervisor)
     worker = makeWorkerService(
-        WorkerSpec(2, 2, config, config.listen_endpoints(), [5000]), MemoryReactor())
+        WorkerSpec(2, 2, config, makeWorkerService, config.listen_endpoints(), [5000]),
+        MemoryReactor())
     assert not any(isinstance(s, UploadPurgerService) for s in worker)
     assert any(isinstance(s, StreamServerEndpointService) for s in worker)
     assert not any(isinstance(s, WorkerSupervisor) for s in worker)

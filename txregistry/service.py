@@ -115,7 +115,8 @@ def makeService(
     supervisor = WorkerSupervisor(
         count,
         lambda index: encodeSpec(
-            WorkerSpec(index, count, config, descriptions, shared.ports())),
+            WorkerSpec(index, count, config, makeWorkerService, descriptions,
+                       shared.ports())),
         spawn or ProcessSpawner(reactor),
         reactor,
     )

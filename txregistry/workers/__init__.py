@@ -7,9 +7,10 @@ it binds every listener first (with C{SO_REUSEPORT}, see
 L{txregistry.reuseport}), so that a listener on port 0 gets its port, then
 spawns workers 2 to N (L{WorkerSupervisor}).  Each worker runs
 C{python -m txregistry.workers}, reads its L{WorkerSpec} (the supervisor's
-configuration, its listener descriptions and the ports bound) from its
-standard input, binds the same ports with C{SO_REUSEPORT} and serves with
-its own storage thread pool; only worker 1 purges old uploads.
+configuration, its listener descriptions, the ports bound, and the function
+that builds a worker's service tree) from its standard input, binds the
+same ports with C{SO_REUSEPORT} and serves with its own storage thread pool;
+only worker 1 purges old uploads.
 
   - The kernel spreads new connections over the processes' sockets.
   - The supervisor restarts a worker that dies (with a backoff), stops its

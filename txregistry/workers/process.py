@@ -104,10 +104,8 @@ def serve(spec: WorkerSpec, stdinFD: int, reactor: Any) -> int:
     @return: the process's exit status: 0, or 1 if the service could not
         start (the supervisor starts the worker again later).
     """
-    from txregistry.service import makeWorkerService
-
     status = [0]
-    top = makeWorkerService(spec, reactor)
+    top = spec.makeService(spec, reactor)
 
     def start() -> None:
         # ^C in a terminal reaches the whole process group: let the

@@ -8,8 +8,11 @@ from __future__ import annotations
 import os
 import pickle
 import struct
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
+
+from twisted.application.service import MultiService
 
 _HEADER = struct.Struct("!Q")
 
@@ -23,6 +26,9 @@ class WorkerSpec:
     @ivar count: how many workers serve, the supervisor included.
     @ivar config: the supervisor's L{txregistry.config.Configuration}, with
         the C{http.secret} every process shares.
+    @ivar makeService: builds the worker's service tree from this
+        specification and a reactor (L{txregistry.service.makeWorkerService});
+        a module-level function, which is pickled by its name.
     @ivar descriptions: the listeners' endpoint descriptions (some with the
         C{tls+} prefix), in order.
     @ivar ports: the port the supervisor bound for each description, in
@@ -32,6 +38,7 @@ class WorkerSpec:
     index: int
     count: int
     config: Any
+    makeService: Callable[[WorkerSpec, Any], MultiService]
     descriptions: list[str] = field(default_factory=list)
     ports: list[int] = field(default_factory=list)
 
