@@ -20,7 +20,7 @@ from txregistry.storage import paths
 from txregistry.storage.driver.base import CheckedDriver
 from txregistry.storage.driver.inmemory import InMemoryDriver
 from txregistry.storage.links import writeLink
-from txregistry.storage.referrers import artifactTypeOf
+from txregistry.storage.referrerlisting import artifactTypeOf
 from txregistry.storage.registry import Registry
 
 NAME = "library/app"

@@ -13,7 +13,8 @@ from twisted.internet.threads import deferToThreadPool
 from txregistry.interfaces import IStorageDriver
 from txregistry.storage.blobs import BlobStore
 from txregistry.storage.manifests import ManifestStore
-from txregistry.storage.referrers import ReferrerIndex, Referrers
+from txregistry.storage.referrerlisting import Referrers
+from txregistry.storage.referrers import ReferrerIndex
 from txregistry.storage.tags import TagStore
 from txregistry.storage.uploads import ThreadRunner, UploadStore
 from txregistry.urlpolicy import URLPolicy
