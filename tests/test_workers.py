@@ -26,7 +26,8 @@ from txregistry.reuseport import (
     checkShareable,
     reusePortSocket,
 )
-from txregistry.service import makeService, makeWorkerService, shareSecret
+from txregistry.service import makeApp, makeService, makeWorkerService, withSecret
+from txregistry.storage.driver.inmemory import InMemoryDriver
 from txregistry.workers import WorkerSpec, WorkerSupervisor, decodeSpec, encodeSpec
 from txregistry.workers.logrelay import LineRelay, RelayObserver
 from txregistry.workers.process import EndOfFileWatcher
@@ -403,11 +404,20 @@ def _config(tmp_path: Any, text: str) -> Any:
 
 
 def test_secret_drawn_once(tmp_path: Any) -> None:
-    """Without http.secret the supervisor draws one; a given one is kept."""
+    """Without http.secret one is drawn; a given one is kept."""
     config = _config(tmp_path, MINIMAL)
-    shared = shareSecret(config)
+    shared = withSecret(config)
     assert shared.http.secret and len(shared.http.secret) >= 32
-    assert shareSecret(shared) is shared
+    assert withSecret(shared) is shared
+
+
+def test_app_needs_secret(tmp_path: Any) -> None:
+    """makeApp refuses a configuration without http.secret: the random one is
+    drawn by withSecret alone, before any worker starts."""
+    config = _config(tmp_path, MINIMAL)
+    with pytest.raises(ValueError, match="http.secret"):
+        makeApp(config, InMemoryDriver(), MemoryReactor())
+    assert makeApp(withSecret(config), InMemoryDriver(), MemoryReactor())
 
 
 def test_service_with_workers(tmp_path: Any) -> None:
@@ -430,7 +440,8 @@ def test_worker_service_has_no_purger(tmp_path: Any) -> None:
     supervisor = makeService(config, None, MemoryReactor(), spawn=_FakeSpawner())
     assert any(isinstance(s, UploadPurgerService) for s in supervisor)
     worker = makeWorkerService(
-        WorkerSpec(2, 2, config, makeWorkerService, config.listen_endpoints(), [5000]),
+        WorkerSpec(2, 2, withSecret(config), makeWorkerService, config.listen_endpoints(),
+                   [5000]),
         MemoryReactor())
     assert not any(isinstance(s, UploadPurgerService) for s in worker)
     assert any(isinstance(s, StreamServerEndpointService) for s in worker)

@@ -15,10 +15,12 @@ from twisted.internet.endpoints import serverFromString
 from twisted.logger import Logger
 
 from txregistry.api.app import RegistryApp
-from txregistry.auth.factory import checkAuth
+from txregistry.api.uploadstate import UploadStateSigner
+from txregistry.auth.factory import checkAuth, makeAccessController
 from txregistry.config import Configuration
 from txregistry.http.limit import ConnectionLimit
 from txregistry.http.site import RegistrySite
+from txregistry.interfaces import IStorageDriver
 from txregistry.memory import tuneAllocator
 from txregistry.reuseport import SharedListeners
 from txregistry.startup import ListeningService, describedEndpoints
@@ -28,9 +30,11 @@ from txregistry.storage.purge import (
     TemporarySweepService,
     UploadPurgerService,
 )
+from txregistry.storage.registry import Registry
 from txregistry.tls.listeners import EndpointMaker, build_listeners, check_endpoints
 from txregistry.tls.options import check_config
 from txregistry.tls.reload import SIGHUPReloadService, SignalInstaller
+from txregistry.urlpolicy import URLPolicy
 from txregistry.workers import (
     ProcessSpawner,
     WorkerSpec,
@@ -61,7 +65,7 @@ def checkConfiguration(config: Configuration) -> None:
 
 
 def makeService(
-    config: Any,
+    config: Configuration,
     listen: Sequence[str] | None,
     reactor: Any,
     installSignalHandler: SignalInstaller | None = None,
@@ -84,7 +88,7 @@ def makeService(
     with C{SO_REUSEPORT}, a L{WorkerSupervisor} (the last child, started
     once the listeners are bound) spawns the other workers, and C{SIGHUP}
     is passed on to them.  Without C{http.secret}, a random secret is drawn
-    here and shared with the workers.
+    here (L{withSecret}), and shared with the workers.
 
     @param config: the L{txregistry.config.Configuration}.
     @param listen: Twisted server endpoint descriptions to listen on, which
@@ -105,12 +109,12 @@ def makeService(
     descriptions = list(listen) if listen else list(config.listen_endpoints())
     if not descriptions:
         raise ValueError("nothing to listen on: no --listen and no http address")
+    config = withSecret(config)
     count = config.http.workers
     if count == 1:
         return _makeTree(config, descriptions, reactor, installSignalHandler,
                          serverFromString, purge=True)
 
-    config = shareSecret(config)
     shared = SharedListeners()
     supervisor = WorkerSupervisor(
         count,
@@ -146,23 +150,52 @@ def makeWorkerService(
                      SharedListeners(list(spec.ports)), purge=False)
 
 
-def shareSecret(config: Any) -> Any:
+def withSecret(config: Configuration) -> Configuration:
     """
+    The one place a random C{http.secret} is drawn, as distribution does
+    when it is unset: once per registry, before any worker starts, so that
+    every process of this registry signs upload URLs alike.
+
     @param config: a configuration.
     @return: C{config} if it has C{http.secret}, else a copy with a random
-        one, for the supervisor to share with its workers.
+        one (and a warning).
     """
     if config.http.secret:
         return config
-    log.warn("http.secret is not set: the workers share a random secret, so an "
-             "upload cannot continue after a restart; set http.secret on every "
-             "replica sharing the storage")
+    log.warn("http.secret is not set: upload URLs are signed with a random "
+             "secret, so an upload cannot continue after a restart or on another "
+             "replica; set http.secret on every replica sharing the storage")
     http = dataclasses.replace(config.http, secret=secrets.token_urlsafe(32))
     return dataclasses.replace(config, http=http)
 
 
+def makeApp(config: Configuration, driver: IStorageDriver, reactor: Any) -> RegistryApp:
+    """
+    Build the registry's API and its collaborators: the stores on
+    C{driver}, the signer of upload URLs, and the access controller of the
+    C{auth} section.
+
+    @param config: a configuration with C{http.secret} set (see
+        L{withSecret}).
+    @param driver: the storage driver holding the data.
+    @param reactor: the clock of the stores and the access controller, and
+        the thread pool they run blocking calls in (when it has one).
+    @return: the API.
+    @raise ValueError: if C{http.secret} is not set, or a file the C{auth}
+        section names cannot be loaded.
+    """
+    if not config.http.secret:
+        raise ValueError("http.secret is not set (makeService draws one: see withSecret)")
+    validation = config.validation
+    registry = Registry.onDriver(driver, reactor, URLPolicy(
+        validation.manifests_urls_allow, validation.manifests_urls_deny))
+    return RegistryApp(config, registry,
+                       UploadStateSigner(config.http.secret.encode("utf-8")),
+                       makeAccessController(config.auth, reactor))
+
+
 def _makeTree(
-    config: Any,
+    config: Configuration,
     descriptions: Sequence[str],
     reactor: Any,
     installSignalHandler: SignalInstaller | None,
@@ -185,7 +218,7 @@ def _makeTree(
         child.setServiceParent(top)
 
     connections = ConnectionLimit(config.http.maxconnections, reactor)
-    site = RegistrySite(RegistryApp(config, storage.driver, reactor).resource(),
+    site = RegistrySite(makeApp(config, storage.driver, reactor).resource(),
                         accessLog=not config.log.accesslog_disabled,
                         headerTimeout=config.http.headertimeout.total_seconds(),
                         connectionLimit=connections)

@@ -13,10 +13,10 @@ from treq.testing import StubTreq
 from twisted.internet.task import Clock
 from twisted.python.failure import Failure
 
-from txregistry.api.app import RegistryApp
 from txregistry.config import load_config
 from txregistry.digest import Digest
 from txregistry.http.site import RegistrySite
+from txregistry.service import makeApp
 from txregistry.storage.driver.base import CheckedDriver
 from txregistry.storage.driver.inmemory import InMemoryDriver
 
@@ -82,7 +82,7 @@ class InMemoryRegistry:
         self.driver = driver if driver is not None else CheckedDriver(InMemoryDriver())
         self.config = makeConfig(catalogEntries, secret, maxTags, auth, **storage)
         self.clock = clock if clock is not None else Clock()
-        resource = RegistryApp(self.config, self.driver, self.clock).resource()
+        resource = makeApp(self.config, self.driver, self.clock).resource()
         self.stub = StubTreq(resource)
         # treq's agent serves a plain Site; serve ours instead.
         agent = self.stub._agent

@@ -27,16 +27,16 @@ from txregistry.api.readonly import ReadOnlyResource
 from txregistry.api.referrers import ReferrerHandlers
 from txregistry.api.requests import API_VERSION_HEADER
 from txregistry.api.uploads import UploadHandlers
-from txregistry.auth.factory import makeAccessController
+from txregistry.api.uploadstate import UploadStateSigner
+from txregistry.auth.interfaces import IAccessController
 from txregistry.auth.resource import AuthResource
 from txregistry.baseurl import hostIsValid
+from txregistry.config.model import Configuration
 from txregistry.errors import RegistryError, StorageFull, Unknown, Unsupported
 from txregistry.http.responses import respond, respondError, respondJSON
-from txregistry.interfaces import IStorageDriver
 from txregistry.logging import loggable
 from txregistry.storage.driver.errors import isStorageFull
 from txregistry.storage.registry import Registry
-from txregistry.urlpolicy import URLPolicy
 
 NAME = "/v2/<path:name>"
 
@@ -50,12 +50,12 @@ _PULL = re.compile(
 
 class RegistryApp:
     """
-    The Docker Registry HTTP API V2 / OCI Distribution API on one storage
-    driver.
+    The Docker Registry HTTP API V2 / OCI Distribution API over one
+    registry's stores.
 
-    @param config: the L{txregistry.config.Configuration}.
-    @param driver: the L{IStorageDriver} holding the data.
-    @param reactor: the reactor (its clock stamps uploads).
+    Its collaborators are built once, by L{txregistry.service.makeApp}, and
+    given to it, as in Klein's non-global-state example; each handler gets
+    the stores and the sections of the configuration it needs.
     """
 
     app = Klein()
@@ -63,17 +63,23 @@ class RegistryApp:
     app.url_map.merge_slashes = False
     log = Logger()
 
-    def __init__(self, config: Any, driver: IStorageDriver, reactor: Any) -> None:
+    def __init__(self, config: Configuration, registry: Registry,
+                 signer: UploadStateSigner,
+                 controller: IAccessController | None) -> None:
+        """
+        @param config: the configuration.
+        @param registry: the stores holding the data.
+        @param signer: signs the upload state carried in upload URLs.
+        @param controller: decides which requests are allowed, or L{None}
+            to allow every request (no C{auth} section).
+        """
         self.config = config
-        self._reactor = reactor
-        validation = config.validation
-        registry = Registry.onDriver(driver, reactor, URLPolicy(
-            validation.manifests_urls_allow, validation.manifests_urls_deny))
-        self.blobs = BlobHandlers(registry, config)
-        self.uploads = UploadHandlers(registry, config)
-        self.manifests = ManifestHandlers(registry, config)
-        self.listing = ListingHandlers(registry, config)
-        self.referrers = ReferrerHandlers(registry, config)
+        self._controller = controller
+        self.blobs = BlobHandlers(registry, config.storage)
+        self.uploads = UploadHandlers(registry, config.http, signer)
+        self.manifests = ManifestHandlers(registry, config.http, config.storage)
+        self.listing = ListingHandlers(registry, config.tags, config.catalog)
+        self.referrers = ReferrerHandlers(registry)
 
     def resource(self) -> IResource:
         """
@@ -82,14 +88,11 @@ class RegistryApp:
             API version header and C{http.headers} to every response,
             refuses a request whose C{Host} is malformed, refuses every
             write in read-only mode (C{storage.maintenance.readonly}), and
-            lets through only the requests its C{auth} provider allows.
-        @raise ValueError: if a file the C{auth} section names cannot be
-            loaded.
+            lets through only the requests its access controller allows.
         """
         served: IResource = _PullResource(self, self.app.resource())
-        controller = makeAccessController(self.config.auth, self._reactor)
-        if controller is not None:
-            served = AuthResource(served, controller)
+        if self._controller is not None:
+            served = AuthResource(served, self._controller)
         if self.config.storage.maintenance.readonly_enabled:
             served = ReadOnlyResource(served)
         return _HeaderResource(_HostCheckResource(served), self.config.http.headers)

@@ -4,11 +4,10 @@ Blob pulls and deletes: C{/v2/<name>/blobs/<digest>}.
 
 from __future__ import annotations
 
-from typing import Any
-
 from twisted.web.iweb import IRequest
 
 from txregistry.api.requests import checkName, header, parseDigest
+from txregistry.config.model import StorageConfig
 from txregistry.errors import RegistryError, Unsupported
 from txregistry.http.producer import sendFile
 from txregistry.http.ranges import UnsatisfiableRange, parseRange
@@ -38,9 +37,12 @@ class BlobHandlers:
     Serving and deleting the blobs of a repository.
     """
 
-    def __init__(self, registry: Registry, config: Any) -> None:
+    def __init__(self, registry: Registry, storage: StorageConfig) -> None:
+        """
+        @param storage: the C{storage} section (whether deletes are enabled).
+        """
         self.registry = registry
-        self.config = config
+        self.storage = storage
 
     async def get(self, request: IRequest, name: str, digest: str) -> bytes | None:
         """
@@ -87,7 +89,7 @@ class BlobHandlers:
         """
         blob = parseDigest(digest)
         checkName(request, name)
-        if not self.config.storage.delete_enabled:
+        if not self.storage.delete_enabled:
             raise Unsupported(message="deletes are disabled (storage.delete.enabled)")
         await LinkedBlobs(self.registry.blobs, name).unlink(blob)
         return respond(request, 202, {"Docker-Content-Digest": str(blob)})

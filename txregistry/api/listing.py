@@ -5,12 +5,12 @@ and C{last} as the spec says.
 
 from __future__ import annotations
 
-from typing import Any
 from urllib.parse import urlencode
 
 from twisted.web.iweb import IRequest
 
 from txregistry.api.requests import checkName, queryArg
+from txregistry.config.model import CatalogConfig, TagsConfig
 from txregistry.errors import NameUnknown, PaginationNumberInvalid
 from txregistry.http.responses import respondJSON
 from txregistry.storage.catalog import listRepositories
@@ -61,9 +61,16 @@ class ListingHandlers:
     Listing tags and repositories.
     """
 
-    def __init__(self, registry: Registry, config: Any) -> None:
+    def __init__(self, registry: Registry, tags: TagsConfig,
+                 catalog: CatalogConfig) -> None:
+        """
+        @param tags: the C{tags} section (the size of a page of tags).
+        @param catalog: the C{catalog} section (the size of a page of
+            repositories).
+        """
         self.registry = registry
-        self.config = config
+        self.tagsConfig = tags
+        self.catalogConfig = catalog
 
     async def tags(self, request: IRequest, name: str) -> bytes:
         """
@@ -73,7 +80,7 @@ class ListingHandlers:
         tags = await self.registry.tags.listTags(name)
         if tags is None:
             raise NameUnknown(name)
-        maxTags = self.config.tags.maxtags or None
+        maxTags = self.tagsConfig.maxtags or None
         page, headers = paginate(request, tags, f"/v2/{name}/tags/list", maxTags, maxTags)
         return respondJSON(request, {"name": name, "tags": page}, headers=headers)
 
@@ -82,7 +89,7 @@ class ListingHandlers:
         C{GET /v2/_catalog}.
         """
         names = await listRepositories(self.registry.driver)
-        maxEntries = self.config.catalog.maxentries
+        maxEntries = self.catalogConfig.maxentries
         page, headers = paginate(request, names, "/v2/_catalog",
                                  min(CATALOG_DEFAULT_PAGE, maxEntries), maxEntries)
         return respondJSON(request, {"repositories": page}, headers=headers)

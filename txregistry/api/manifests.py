@@ -4,8 +4,6 @@ Manifests: C{/v2/<name>/manifests/<tag or digest>}.
 
 from __future__ import annotations
 
-from typing import Any
-
 from twisted.web.iweb import IRequest
 
 from txregistry.api.requests import (
@@ -15,6 +13,7 @@ from txregistry.api.requests import (
     parseDigest,
     readBody,
 )
+from txregistry.config.model import HTTPConfig, StorageConfig
 from txregistry.digest import CANONICAL, Digest
 from txregistry.errors import (
     DigestInvalid,
@@ -59,9 +58,15 @@ class ManifestHandlers:
     Pushing, pulling and deleting manifests.
     """
 
-    def __init__(self, registry: Registry, config: Any) -> None:
+    def __init__(self, registry: Registry, http: HTTPConfig,
+                 storage: StorageConfig) -> None:
+        """
+        @param http: the C{http} section (how URLs are written).
+        @param storage: the C{storage} section (whether deletes are enabled).
+        """
         self.registry = registry
-        self.config = config
+        self.http = http
+        self.storage = storage
 
     async def get(self, request: IRequest, name: str, reference: str) -> bytes:
         """
@@ -99,7 +104,7 @@ class ManifestHandlers:
         if isinstance(target, str):
             await self.registry.tags.tag(name, target, digest)
         headers = {
-            "Location": absoluteURL(request, self.config.http, f"/v2/{name}/manifests/{digest}"),
+            "Location": absoluteURL(request, self.http, f"/v2/{name}/manifests/{digest}"),
             "Docker-Content-Digest": str(digest),
         }
         if manifest.subject is not None:
@@ -115,7 +120,7 @@ class ManifestHandlers:
         """
         checkName(request, name)
         target = parseReference(reference)
-        if not self.config.storage.delete_enabled:
+        if not self.storage.delete_enabled:
             raise Unsupported(message="deletes are disabled (storage.delete.enabled)")
         if isinstance(target, Digest):
             await self.registry.manifests.delete(name, target)

@@ -5,7 +5,6 @@ The OCI referrers API: C{/v2/<name>/referrers/<digest>}.
 from __future__ import annotations
 
 import json
-from typing import Any
 
 from twisted.web.iweb import IRequest
 
@@ -21,9 +20,8 @@ class ReferrerHandlers:
     C{subject}.
     """
 
-    def __init__(self, registry: Registry, config: Any) -> None:
+    def __init__(self, registry: Registry) -> None:
         self.registry = registry
-        self.config = config
 
     async def get(self, request: IRequest, name: str, digest: str) -> bytes:
         """

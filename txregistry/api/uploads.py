@@ -6,10 +6,8 @@ mounts.
 from __future__ import annotations
 
 import re
-from typing import Any
 from urllib.parse import quote
 
-from twisted.logger import Logger
 from twisted.web.iweb import IRequest
 
 from txregistry.api.requests import (
@@ -26,6 +24,7 @@ from txregistry.api.uploadstate import (
     UploadState,
     UploadStateSigner,
 )
+from txregistry.config.model import HTTPConfig
 from txregistry.digest import Digest
 from txregistry.errors import (
     BlobUploadInvalid,
@@ -40,24 +39,9 @@ from txregistry.storage.driver.errors import PathBusy
 from txregistry.storage.registry import Registry
 from txregistry.storage.uploads import HashingWriter
 
-log = Logger()
-
 _UPLOAD_ID = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9._=-]{0,127}")
 #: The only C{Content-Range} of a chunk the spec allows: C{<start>-<end>}.
 _CONTENT_RANGE = re.compile(r"([0-9]+)-([0-9]+)")
-
-
-def makeSigner(secret: str | None) -> UploadStateSigner:
-    """
-    @return: the signer of upload states for C{http.secret}: with a random
-        secret (and a warning) when it is unset, as distribution does.
-    """
-    if secret:
-        return UploadStateSigner(secret.encode("utf-8"))
-    log.warn("http.secret is not set: upload URLs are signed with a random "
-             "secret, so an upload cannot continue in another process or after "
-             "a restart; set http.secret on every replica sharing the storage")
-    return UploadStateSigner.withRandomSecret()
 
 
 #: A blob pushed whole in one request up to this size is read into memory
@@ -81,20 +65,25 @@ class UploadHandlers:
     Starting, feeding, finishing and cancelling blob uploads.
     """
 
-    def __init__(self, registry: Registry, config: Any) -> None:
+    def __init__(self, registry: Registry, http: HTTPConfig,
+                 signer: UploadStateSigner) -> None:
+        """
+        @param http: the C{http} section (how URLs are written).
+        @param signer: signs the upload state carried in upload URLs.
+        """
         self.registry = registry
         self.uploads = registry.uploads
-        self.config = config
-        self.signer = makeSigner(config.http.secret)
+        self.http = http
+        self.signer = signer
 
     def _uploadURL(self, request: IRequest, state: UploadState) -> str:
         token = quote(self.signer.pack(state), safe="")
-        return absoluteURL(request, self.config.http,
+        return absoluteURL(request, self.http,
                            f"/v2/{state.name}/blobs/uploads/{state.uploadID}?_state={token}")
 
     def _blobCreated(self, request: IRequest, name: str, digest: Digest) -> bytes:
         return respond(request, 201, {
-            "Location": absoluteURL(request, self.config.http, f"/v2/{name}/blobs/{digest}"),
+            "Location": absoluteURL(request, self.http, f"/v2/{name}/blobs/{digest}"),
             "Docker-Content-Digest": str(digest),
         })
 

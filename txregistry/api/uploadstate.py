@@ -14,7 +14,6 @@ import binascii
 import hashlib
 import hmac
 import json
-import secrets
 from dataclasses import dataclass
 
 from txregistry.jsonparse import parseJSON
@@ -52,13 +51,6 @@ class UploadStateSigner:
 
     def __init__(self, secret: bytes) -> None:
         self._secret = secret
-
-    @classmethod
-    def withRandomSecret(cls) -> UploadStateSigner:
-        """
-        @return: a signer whose tokens no other process can verify.
-        """
-        return cls(secrets.token_bytes(32))
 
     def _mac(self, document: bytes) -> bytes:
         return hmac.new(self._secret, document, hashlib.sha256).digest()
