@@ -64,7 +64,6 @@ SizeInvalid = _code("SIZE_INVALID", 400, "provided length did not match content 
 Unauthorized = _code("UNAUTHORIZED", 401, "authentication required")
 Denied = _code("DENIED", 403, "requested access to the resource is denied")
 Unsupported = _code("UNSUPPORTED", 405, "The operation is unsupported.")
-PaginationNumberInvalid = _code("PAGINATION_NUMBER_INVALID", 400, "invalid number of results requested")
 Unknown = _code("UNKNOWN", 500, "unknown error")
 # 507 (RFC 4918): the storage is full.  The spec's list of codes binds 4xx
 # bodies only; distribution's UNAVAILABLE says the registry cannot serve the

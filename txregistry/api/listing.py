@@ -11,7 +11,7 @@ from twisted.web.iweb import IRequest
 
 from txregistry.api.requests import checkName, queryArg
 from txregistry.config.model import CatalogConfig, TagsConfig
-from txregistry.errors import NameUnknown, PaginationNumberInvalid
+from txregistry.errors import NameUnknown, Unsupported
 from txregistry.http.responses import respondJSON
 from txregistry.storage.catalog import listRepositories
 from txregistry.storage.registry import Registry
@@ -31,8 +31,9 @@ def paginate(request: IRequest, entries: list[str], path: str,
 
     @return: the page, and the headers to send (a C{Link} to the next page
         when entries remain).
-    @raise PaginationNumberInvalid: if C{n} is not a non-negative integer,
-        or is above C{maxLimit}.
+    @raise Unsupported: (400, the spec's code for an invalid set of
+        parameters; distribution says C{PAGINATION_NUMBER_INVALID}) if C{n}
+        is not a non-negative integer, or is above C{maxLimit}.
     """
     last = queryArg(request, "last")
     if last is not None:
@@ -43,8 +44,9 @@ def paginate(request: IRequest, entries: list[str], path: str,
             return entries, {}
         number = str(defaultLimit)
     if not number.isdigit() or (maxLimit is not None and int(number) > maxLimit):
-        raise PaginationNumberInvalid(
-            number, message=f"n must be an integer from 0 to {maxLimit}" if maxLimit
+        raise Unsupported(
+            number, status=400,
+            message=f"n must be an integer from 0 to {maxLimit}" if maxLimit
             else "n must be a non-negative integer")
     limit = int(number)
     if limit == 0:
