@@ -12,7 +12,9 @@ on both:
   push-mono     a --size blob, POST ?digest= with the whole body, from the
                 page cache (a new blob each time; sync(2) before, untimed);
                 MB/s and the daemon's CPU seconds
-  manifest GET  wrk, 16 keep-alive connections, --duration seconds; req/s
+  manifest GET  wrk, 16 keep-alive connections, --duration seconds; req/s,
+                and the daemon's CPU microseconds per request (steadier than
+                req/s where wrk and the daemon share 2 cores)
 
 Prints each measurement and the medians.  A checkout is made with
 C{git worktree add --detach DIR REV}.
@@ -104,16 +106,20 @@ def pushMono(daemon: Daemon, blob: str, size: int, serial: int) -> tuple[float, 
     return size / elapsed / 1e6, cpuSeconds(daemon.pid) - cpu
 
 
-def manifestGets(daemon: Daemon, path: str, duration: int) -> float:
+def manifestGets(daemon: Daemon, path: str, duration: int) -> tuple[float, float]:
+    """@return: req/s, and the daemon's CPU microseconds per request."""
+    cpu = cpuSeconds(daemon.pid)
     out = subprocess.run(
         ["wrk", "-t2", "-c16", f"-d{duration}s", "-H", f"Accept: {MANIFEST_TYPE}",
          f"http://127.0.0.1:{daemon.port}{path}"],
         capture_output=True, text=True, check=True).stdout
     if "Non-2xx" in out:
         raise RuntimeError(f"manifest GET: errors\n{out}")
-    match = re.search(r"Requests/sec:\s+([\d.]+)", out)
-    assert match is not None, out
-    return float(match.group(1))
+    cpu = cpuSeconds(daemon.pid) - cpu
+    rate = re.search(r"Requests/sec:\s+([\d.]+)", out)
+    count = re.search(r"(\d+) requests in", out)
+    assert rate is not None and count is not None, out
+    return float(rate.group(1)), cpu / int(count.group(1)) * 1e6
 
 
 def main() -> None:
@@ -137,7 +143,7 @@ def main() -> None:
         f.write(os.urandom(args.size % CHUNK))
     daemons: dict[str, Daemon] = {}
     pushes: dict[str, list[tuple[float, float]]] = {name: [] for name in trees}
-    gets: dict[str, list[float]] = {name: [] for name in trees}
+    gets: dict[str, list[tuple[float, float]]] = {name: [] for name in trees}
     try:
         for name, tree in trees.items():
             daemons[name] = startDaemon(tree, os.path.join(work, name))
@@ -149,11 +155,11 @@ def main() -> None:
                 serial += 1
                 rate, cpu = pushMono(daemons[name], blob, args.size, serial)
                 pushes[name].append((rate, cpu))
-                rps = manifestGets(daemons[name], path[name], args.duration)
-                gets[name].append(rps)
+                rps, perRequest = manifestGets(daemons[name], path[name], args.duration)
+                gets[name].append((rps, perRequest))
                 print(f"round {r + 1} {name:6}  push-mono {rate:6.0f} MB/s "
-                      f"(daemon CPU {cpu:.2f} s)  manifest GET {rps:7.0f} req/s",
-                      flush=True)
+                      f"(daemon CPU {cpu:.2f} s)  manifest GET {rps:7.0f} req/s "
+                      f"({perRequest:.1f} CPU us each)", flush=True)
     finally:
         for daemon in daemons.values():
             daemon.stop()
@@ -164,8 +170,9 @@ def main() -> None:
         print(f"{name:6}  push-mono median {statistics.median(rates):.0f} MB/s "
               f"({', '.join(f'{x:.0f}' for x in rates)}), daemon CPU "
               f"{statistics.median(cpu for _, cpu in pushes[name]):.2f} s; manifest GET "
-              f"median {statistics.median(gets[name]):.0f} req/s "
-              f"({', '.join(f'{x:.0f}' for x in gets[name])})")
+              f"median {statistics.median(rps for rps, _ in gets[name]):.0f} req/s "
+              f"({', '.join(f'{rps:.0f}' for rps, _ in gets[name])}), "
+              f"{statistics.median(us for _, us in gets[name]):.1f} CPU us each")
 
 
 if __name__ == "__main__":
