@@ -11,6 +11,7 @@ else fails with L{txregistry.storage.driver.errors.InvalidPath}.
 from __future__ import annotations
 
 import builtins
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from twisted.internet.defer import Deferred
@@ -103,6 +104,37 @@ class IFileWriter(IConsumer):
         Drop the queued bytes, release the file and remove it.
 
         @return: a L{Deferred} firing when the file is gone.
+        """
+
+
+class ICountedWriter(IFileWriter):
+    """
+    An L{IFileWriter} whose queued bytes count against a memory bound
+    shared by every writer of its driver (the filesystem driver's
+    C{uploadmemory}).  A consumer that keeps the bytes it writes for longer
+    (a queue of bytes to hash) counts here what it alone still holds, so
+    that the bound covers it too: it is paused with the writers at the
+    bound, and its releases resume them.
+    """
+
+    def unwritten() -> int:
+        """
+        @return: how many of the bytes given to L{write} are not written
+            yet (and so still held, and counted, by the writer).
+        """
+
+    def countAlso(count: int) -> None:
+        """
+        Count C{count} bytes more (or, negative, fewer) held beside the
+        writer's own; a release resumes paused writers if it makes room.
+        """
+
+    def whenWritten(recount: Callable[[], None] | None) -> None:
+        """
+        Call C{recount} each time written bytes leave the writer (or are
+        dropped, after an error), just before they stop being counted:
+        L{unwritten} is already smaller, and what C{recount} adds with
+        L{countAlso} is never more than what leaves.  L{None} stops it.
         """
 
 

@@ -18,7 +18,7 @@ from zope.interface import implementer
 
 from txregistry.digest import CANONICAL, Digest
 from txregistry.errors import BlobUploadUnknown, DigestInvalid
-from txregistry.interfaces import IFileWriter, IStorageDriver
+from txregistry.interfaces import ICountedWriter, IFileWriter, IStorageDriver
 from txregistry.storage import paths
 from txregistry.storage.blobs import BlobStore, LinkedBlobs
 from txregistry.storage.driver.errors import PathNotFound, StorageDriverError
@@ -45,6 +45,13 @@ class HashingWriter:
     order (hashlib releases the GIL), so the reactor only queues them while
     the hashing, the writing and the receiving overlap.  The producer is
     paused while the writer or the hashing is behind.
+
+    Bytes waiting to be hashed that the writer has written already are held
+    by this queue alone: when the writer's memory is bounded
+    (L{ICountedWriter}), they are counted there too, so that every writer
+    pauses at the bound until the hashing catches up.  The writer and the
+    queue both hold the latest bytes given, so this queue alone holds as
+    many as it has beyond the writer's: nothing is counted twice.
 
     @ivar writer: the L{IFileWriter}.
     @ivar hasher: the running hash; complete once L{close} or L{commit}
@@ -73,6 +80,11 @@ class HashingWriter:
         self._producer: IPushProducer | None = None
         self._writerPaused = False
         self._paused = False
+        self._counted = (writer if runInThread and ICountedWriter.providedBy(writer)
+                         else None)
+        self._alone = 0            # bytes only the queue holds, as counted
+        if self._counted is not None:
+            self._counted.whenWritten(self._recount)
 
     def registerProducer(self, producer: IProducer, streaming: bool) -> None:
         self._producer = cast(IPushProducer, producer)
@@ -91,6 +103,7 @@ class HashingWriter:
             return
         self._waiting.append(data)
         self._backlog += len(data)
+        self._recount()
         self._hashNext()
         self._throttle()
 
@@ -136,6 +149,14 @@ class HashingWriter:
             self._paused = False
             self._producer.resumeProducing()
 
+    def _recount(self) -> None:
+        if self._counted is None:
+            return
+        alone = max(0, self._backlog - self._counted.unwritten())
+        if alone != self._alone:
+            self._counted.countAlso(alone - self._alone)
+            self._alone = alone
+
     def _hashNext(self) -> None:
         if self._hashing is not None or not self._waiting:
             return
@@ -153,6 +174,7 @@ class HashingWriter:
     def _batchHashed(self, result: Any, size: int) -> Any:
         self._hashing = None
         self._backlog -= size
+        self._recount()
         self._hashNext()
         self._throttle()
         if self._hashing is None:

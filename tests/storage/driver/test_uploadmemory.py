@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -81,17 +81,6 @@ def test_tooSmallLimit() -> None:
     """A limit below two buffers is refused."""
     with pytest.raises(ValueError):
         UploadMemory(BUFFER, BUFFER)
-
-
-@pytest.fixture
-def pool() -> Iterator[ThreadPool]:
-    """
-    A started thread pool for the driver, stopped after the test.
-    """
-    pool = ThreadPool(minthreads=0, maxthreads=4, name="test-uploadmemory")
-    pool.start()
-    yield pool
-    pool.stop()
 
 
 class Gate:

@@ -19,9 +19,15 @@ from typing import Any, TypeVar, cast
 
 from twisted.internet.defer import Deferred, fail, maybeDeferred
 from twisted.python.failure import Failure
-from zope.interface import implementer
+from zope.interface import alsoProvides, implementer
 
-from txregistry.interfaces import FileInfo, IFileReader, IFileWriter, IStorageDriver
+from txregistry.interfaces import (
+    FileInfo,
+    ICountedWriter,
+    IFileReader,
+    IFileWriter,
+    IStorageDriver,
+)
 from txregistry.storage.driver.errors import InvalidOffset, InvalidPath, UnexpectedError
 
 _NAME = re.compile(r"[A-Za-z0-9._-]+")
@@ -145,6 +151,11 @@ class _CheckedWriter:
         self.size = writer.size
         self.registerProducer = writer.registerProducer
         self.unregisterProducer = writer.unregisterProducer
+        if ICountedWriter.providedBy(writer):
+            alsoProvides(self, ICountedWriter)
+            self.unwritten = writer.unwritten
+            self.countAlso = writer.countAlso
+            self.whenWritten = writer.whenWritten
 
     def close(self) -> Deferred[None]:
         return _guard(self._name, self._writer.close)

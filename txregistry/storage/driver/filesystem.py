@@ -30,7 +30,13 @@ from twisted.python.failure import Failure
 from twisted.python.threadpool import ThreadPool
 from zope.interface import implementer
 
-from txregistry.interfaces import FileInfo, IFileReader, IFileWriter, IStorageDriver
+from txregistry.interfaces import (
+    FileInfo,
+    ICountedWriter,
+    IFileReader,
+    IFileWriter,
+    IStorageDriver,
+)
 from txregistry.libc import libcFunction
 from txregistry.storage.driver.base import Infos, Paths, checkNewProducer, isValidName
 from txregistry.storage.driver.direct import DirectAppender, openDirect
@@ -461,7 +467,7 @@ class _FileReader:
         return self._driver._run(self._file.close)
 
 
-@implementer(IFileWriter)
+@implementer(ICountedWriter)
 class _FileWriter:
     """
     Bytes given to L{write} wait in a queue; one batch at a time (all that
@@ -471,9 +477,11 @@ class _FileWriter:
     What waits, and the appender's buffer, are counted in the driver's
     L{UploadMemory}: the producer is paused while this writer is behind
     (its water marks) or while every writer together holds the memory's
-    limit.  The appender's buffer is lent for a batch when there is room
-    (else the batch goes through the page cache), kept while bytes keep
-    coming, and given back once none came for L{IDLE_RELEASE} seconds.
+    limit; a consumer keeping the same bytes longer counts there what it
+    alone holds (L{ICountedWriter}).  The appender's buffer is lent for a
+    batch when there is room (else the batch goes through the page cache),
+    kept while bytes keep coming, and given back once none came for
+    L{IDLE_RELEASE} seconds.
 
     When a write fails (a full disk), the registered producer is stopped,
     and the error is reported by L{close} or L{commit}.
@@ -508,6 +516,7 @@ class _FileWriter:
         self._producer: IPushProducer | None = None
         self._paused = False
         self._ended = False
+        self._recount: Callable[[], None] | None = None
 
     def registerProducer(self, producer: IProducer, streaming: bool) -> None:
         checkNewProducer(self._producer, streaming)
@@ -535,6 +544,27 @@ class _FileWriter:
 
     def size(self) -> int:
         return self._size
+
+    def unwritten(self) -> int:
+        return self._queued + self._writing
+
+    def countAlso(self, count: int) -> None:
+        if count > 0:
+            self._memory.charge(count)
+        elif count < 0:
+            self._memory.discharge(-count)
+
+    def whenWritten(self, recount: Callable[[], None] | None) -> None:
+        self._recount = recount
+
+    def _left(self, count: int) -> None:
+        """
+        C{count} bytes left the queue: let the consumer that may still hold
+        them count them first, then count them no more.
+        """
+        if self._recount is not None:
+            self._recount()
+        self._memory.discharge(count)
 
     def _throttle(self) -> None:
         if self._producer is None:
@@ -589,18 +619,19 @@ class _FileWriter:
 
     def _written(self, _: None) -> None:
         self._inThread = False
-        self._memory.discharge(self._writing)
-        self._writing = 0
+        written, self._writing = self._writing, 0
+        self._left(written)
         self._pump()
         self._idleSoon()
         self._settle()
 
     def _failed(self, failure: Failure) -> None:
         self._inThread = False
-        self._memory.discharge(self._writing + self._queued)
+        dropped = self._writing + self._queued
         self._writing = 0
         self._error = failure
         self._queue, self._queued = [], 0
+        self._left(dropped)
         # The appender may still refer to its buffer: it is not reused.
         self._giveBack(None)
         self._settle()
@@ -674,8 +705,9 @@ class _FileWriter:
             self._waitingForRoom = False
             self._memory.cancelWait(self._roomMade)
         if dropQueue:
-            self._memory.discharge(self._queued)
+            dropped = self._queued
             self._queue, self._queued = [], 0
+            self._left(dropped)
         grant, self._grant = self._grant, 0
         self._memory.discharge(grant)
         if not self._inThread:
