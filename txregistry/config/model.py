@@ -65,7 +65,8 @@ class FilesystemConfig:
         loaded).
     @ivar maxthreads: the size of the thread pool for blocking file calls.
     @ivar uploadmemory: the bytes uploads in flight may hold together
-        (received data waiting for the disk, and direct-I/O buffers).
+        (received data waiting for the disk or the digest, and direct-I/O
+        buffers).
     """
 
     rootdirectory: str = "/var/lib/registry"
