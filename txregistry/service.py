@@ -80,8 +80,8 @@ def makeService(
     C{storage.maintenance.uploadpurging} is enabled and the registry is not
     read-only (read-only mode is for running garbage collection on a
     storage nothing else writes to); unless read-only, the temporary files
-    an interrupted write left are removed once, in the background, at
-    start, and by each purge.
+    an interrupted write left are removed in the background, at start and
+    every hour (L{TemporarySweepService}), purging or not.
 
     With C{http.workers} above 1, this process is worker 1 and the
     supervisor of the others (L{txregistry.workers}): its listeners bind
@@ -241,11 +241,10 @@ def _makeTree(
         ).setServiceParent(top)
 
     maintenance = config.storage.maintenance
-    sweeper = None
     if purge and storage.removeTemporaries and not maintenance.readonly_enabled:
-        sweeper = TemporarySweeper(storage.removeTemporaries, reactor)
-        TemporarySweepService(sweeper, reactor).setServiceParent(top)
+        TemporarySweepService(TemporarySweeper(storage.removeTemporaries, reactor),
+                              reactor).setServiceParent(top)
     if purge and maintenance.uploadpurging.enabled and not maintenance.readonly_enabled:
         UploadPurgerService.fromConfig(storage.driver, maintenance.uploadpurging,
-                                       reactor, sweeper).setServiceParent(top)
+                                       reactor).setServiceParent(top)
     return top

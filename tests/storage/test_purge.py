@@ -21,6 +21,7 @@ from txregistry.storage.driver.errors import UnexpectedError
 from txregistry.storage.driver.inmemory import InMemoryDriver
 from txregistry.storage.purge import (
     MAX_INITIAL_DELAY,
+    SWEEP_INTERVAL,
     TEMPORARY_AGE,
     PurgeResult,
     TemporarySweeper,
@@ -444,12 +445,24 @@ def test_sweepAtStartDoesNotDelay() -> None:
     assert len(remover.calls) == 1
 
 
-def test_purgeSweepsTemporaries(driver: Any) -> None:
-    """Each purge also removes the old temporaries, except in a dry run."""
+def test_sweepRepeatsEveryInterval() -> None:
+    """After the start-up sweep, a sweep runs every SWEEP_INTERVAL on its own
+    (upload purging may be off), never while the previous one is under way,
+    so a temporary too young at start is removed once it comes of age."""
+    clock = clockAt(NOW)
     remover = FakeRemover()
-    sweeper = TemporarySweeper(remover, clockAt(NOW))
-    assert result(UploadPurger(driver, True, sweeper).purge(NOW - WEEK)).temporaries == []
-    assert remover.calls == []
-    d = UploadPurger(driver, False, sweeper).purge(NOW - WEEK)
-    remover.pending[0].callback(["/x/data~0123456789abcdef"])
-    assert result(d).temporaries == ["/x/data~0123456789abcdef"]
+    service = TemporarySweepService(TemporarySweeper(remover, clock), clock)
+    service.startService()
+    clock.advance(0)
+    remover.pending[0].callback([])
+    clock.advance(SWEEP_INTERVAL.total_seconds())
+    assert remover.calls[1] == remover.calls[0] + SWEEP_INTERVAL.total_seconds()
+    clock.advance(SWEEP_INTERVAL.total_seconds())
+    assert len(remover.calls) == 2
+    remover.pending[1].callback(["/x/data~0123456789abcdef"])
+    clock.advance(SWEEP_INTERVAL.total_seconds())
+    assert len(remover.calls) == 3
+    service.stopService()
+    assert remover.pending[2].called
+    clock.advance(SWEEP_INTERVAL.total_seconds())
+    assert len(remover.calls) == 3

@@ -18,8 +18,9 @@ Only the storage driver interface is used (C{list}, C{getContent},
 C{delete}), so the purge works on every driver and never blocks the reactor.
 
 A driver that writes small files through temporary ones (the filesystem
-driver) also has the temporaries left by an interrupted write removed: by
-each purge and once at start (L{TemporarySweeper}).
+driver) also has the temporaries left by an interrupted write removed: at
+start and every hour after, whether uploads are purged or not
+(L{TemporarySweepService}).
 """
 
 from __future__ import annotations
@@ -51,6 +52,10 @@ MAX_INITIAL_DELAY = timedelta(minutes=30)
 #: written, by this process or another one sharing the storage.  A small
 #: file takes milliseconds to write; an hour leaves room for a stalled disk.
 TEMPORARY_AGE = timedelta(hours=1)
+
+#: The time between two sweeps of temporary files: a leftover is removed at
+#: most two hours after it was last written.
+SWEEP_INTERVAL = TEMPORARY_AGE
 
 #: Removes a driver's temporary files last modified before a time (seconds
 #: since the epoch), firing with their paths (see
@@ -110,13 +115,11 @@ class PurgeResult:
     @ivar kept: how many uploads were kept (young, or of unknown age).
     @ivar errors: how many uploads or directories could not be examined or
         deleted.
-    @ivar temporaries: the temporary files removed.
     """
 
     deleted: list[str] = field(default_factory=list)
     kept: int = 0
     errors: int = 0
-    temporaries: list[str] = field(default_factory=list)
 
 
 class TemporarySweeper:
@@ -159,8 +162,10 @@ class TemporarySweeper:
 
 class TemporarySweepService(Service):
     """
-    Runs a L{TemporarySweeper} once, as soon as the reactor runs: the
-    listeners do not wait for it.
+    Runs a L{TemporarySweeper} as soon as the reactor runs (the listeners do
+    not wait for it), then every L{SWEEP_INTERVAL}, never two at once.
+
+    A sweep under way when the service stops is cancelled.
 
     @param sweeper: the L{TemporarySweeper}.
     @param clock: the L{IReactorTime} scheduling it.
@@ -170,16 +175,22 @@ class TemporarySweepService(Service):
         self.sweeper = sweeper
         self.clock = clock
         self._delayed: IDelayedCall | None = None
+        self._loop: LoopingCall | None = None
         self._running: Deferred[list[str]] | None = None
 
     def startService(self) -> None:
         super().startService()
-        self._delayed = self.clock.callLater(0, self._sweep)
+        self._delayed = self.clock.callLater(0, self._startLoop)
 
-    def _sweep(self) -> None:
+    def _startLoop(self) -> None:
         self._delayed = None
+        self._loop = LoopingCall(self._sweep)
+        self._loop.clock = self.clock
+        self._loop.start(SWEEP_INTERVAL.total_seconds(), now=True)
+
+    def _sweep(self) -> Deferred[list[str]]:
         self._running = self.sweeper.sweep()
-        self._running.addBoth(self._done)
+        return self._running.addBoth(self._done)
 
     def _done(self, result: list[str]) -> list[str]:
         self._running = None
@@ -190,6 +201,9 @@ class TemporarySweepService(Service):
         if self._delayed is not None and self._delayed.active():
             self._delayed.cancel()
         self._delayed = None
+        if self._loop is not None and self._loop.running:
+            self._loop.stop()
+        self._loop = None
         if self._running is not None:
             self._running.cancel()
 
@@ -200,18 +214,13 @@ class UploadPurger:
 
     @param driver: the L{IStorageDriver} holding the repositories.
     @param dryRun: log what would be deleted instead of deleting it.
-    @param sweeper: a L{TemporarySweeper} run after the uploads are purged
-        (not in a dry run), or L{None} where the driver makes no temporary
-        files.
     """
 
     log = Logger()
 
-    def __init__(self, driver: IStorageDriver, dryRun: bool = False,
-                 sweeper: TemporarySweeper | None = None) -> None:
+    def __init__(self, driver: IStorageDriver, dryRun: bool = False) -> None:
         self.driver = driver
         self.dryRun = dryRun
-        self.sweeper = sweeper
 
     def purge(self, olderThan: datetime) -> Deferred[PurgeResult]:
         """
@@ -246,8 +255,6 @@ class UploadPurger:
                     await self._purgeUploads(child, olderThan, result)
                 elif not base.startswith("_"):
                     pending.append(child)
-        if self.sweeper is not None and not self.dryRun:
-            result.temporaries = await self.sweeper.sweep()
         self.log.info(
             "purged uploads: {deleted} {verb}, {kept} kept, {errors} errors",
             deleted=len(result.deleted), kept=result.kept, errors=result.errors,
@@ -339,15 +346,14 @@ class UploadPurgerService(Service):
         self._running: Deferred[Any] | None = None
 
     @classmethod
-    def fromConfig(cls, driver: IStorageDriver, config: Any, clock: Any,
-                   sweeper: TemporarySweeper | None = None) -> UploadPurgerService:
+    def fromConfig(cls, driver: IStorageDriver, config: Any,
+                   clock: Any) -> UploadPurgerService:
         """
         @param config: a L{txregistry.config.model.UploadPurgingConfig}.
-        @param sweeper: see L{UploadPurger}.
         @return: the service for C{config}, its first purge after a random
             delay (see L{initialDelay}).
         """
-        return cls(UploadPurger(driver, config.dryrun, sweeper), config.age,
+        return cls(UploadPurger(driver, config.dryrun), config.age,
                    config.interval, clock, initialDelay(config.interval))
 
     def startService(self) -> None:
