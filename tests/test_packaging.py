@@ -6,6 +6,7 @@ installed in a fresh virtualenv, C{twistd} offers the C{registry} command.
 
 from __future__ import annotations
 
+import ast
 import os
 import shutil
 import subprocess
@@ -129,3 +130,25 @@ def test_installedTwistdListsRegistry(wheel: Path, tmp_path: Path) -> None:
         tmp_path,
     ).stdout
     assert Path(located.strip()).is_relative_to(venv), located
+
+
+#: Modules made for tests, which production code must not import.
+_TEST_MODULES = ("twisted.internet.testing", "twisted.test", "twisted.trial")
+
+
+def test_noTestModulesImported() -> None:
+    """No module of the package imports one of Twisted's test helpers."""
+    offenders = []
+    for source in sorted((REPO_ROOT / "txregistry").rglob("*.py")):
+        for node in ast.walk(ast.parse(source.read_text(), str(source))):
+            if isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.module is not None:
+                names = [node.module]
+            else:
+                continue
+            offenders += [f"{source.relative_to(REPO_ROOT)}:{node.lineno}: {name}"
+                          for name in names
+                          if name in _TEST_MODULES or name.startswith(
+                              tuple(m + "." for m in _TEST_MODULES))]
+    assert offenders == []

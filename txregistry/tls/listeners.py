@@ -11,7 +11,6 @@ from typing import Any
 
 from twisted.internet.endpoints import serverFromString
 from twisted.internet.interfaces import IStreamServerEndpoint
-from twisted.internet.testing import MemoryReactor
 
 from txregistry.config.errors import ConfigError, PathStep
 from txregistry.config.listen import listen_endpoint
@@ -39,11 +38,18 @@ class Listeners:
 #: L{serverFromString} does.
 EndpointMaker = Callable[[Any, str], IStreamServerEndpoint]
 
+#: Stands for the reactor when an endpoint is built only to check its
+#: description: L{serverFromString} passes the reactor to the endpoint's
+#: constructor, which only stores it until the endpoint listens, and the
+#: configuration is checked while the options are parsed, before the
+#: service is given its reactor.
+_NO_REACTOR = object()
+
 
 def check_endpoints(http: HTTPConfig) -> None:
     """
     Check that Twisted can build each listener of C{http.endpoints}, or the
-    one C{http.addr} describes (on a L{MemoryReactor}, which never listens),
+    one C{http.addr} describes (with no reactor: none listens),
     and, with C{http.workers} above 1, that each can be shared by the
     workers.
 
@@ -59,7 +65,7 @@ def check_endpoints(http: HTTPConfig) -> None:
     for keys, description in located:
         description = description.removeprefix(TLS_PREFIX)
         try:
-            serverFromString(MemoryReactor(), description)
+            serverFromString(_NO_REACTOR, description)
         except Exception as e:  # serverFromString raises many types
             raise ConfigError(
                 keys,
