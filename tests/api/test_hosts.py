@@ -48,6 +48,19 @@ def test_redirectIsRelative(registry: InMemoryRegistry) -> None:
     assert (status, headers["location"]) == (308, ["/v2/"])
 
 
+@pytest.mark.parametrize(("method", "target", "location"), [
+    ("POST", "/v2/x/blobs/uploads?mount=sha256:" + "a" * 64 + "&from=y",
+     "/v2/x/blobs/uploads/?mount=sha256:" + "a" * 64 + "&from=y"),
+    ("GET", "/v2?n=1&last=a%2Fb", "/v2/?n=1&last=a%2Fb"),
+])
+def test_redirectKeepsQuery(registry: InMemoryRegistry, method: str, target: str,
+                            location: str) -> None:
+    """A redirect to the path with a slash keeps the query as sent (a
+    cross-repository mount's mount= and from=), as distribution's."""
+    status, headers, _ = rawExchange(registry, method, target)
+    assert (status, headers["location"]) == (308, [location])
+
+
 def test_forwardedUploadLocation(registry: InMemoryRegistry) -> None:
     """An upload's Location names the scheme and host a proxy forwarded."""
     status, headers, _ = rawExchange(registry, "POST", "/v2/foo/blobs/uploads/", headers={

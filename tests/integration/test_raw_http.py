@@ -67,6 +67,17 @@ def test_unknown_manifest_error_body(any_registry: RegistryProcess) -> None:
     assert [e["code"] for e in json.loads(body)["errors"]] == ["MANIFEST_UNKNOWN"]
 
 
+def test_redirect_keeps_query(any_registry: RegistryProcess) -> None:
+    """A POST to the uploads path without its slash is redirected to the
+    path with it, keeping the query (a mount's mount= and from=); the
+    status is 301 in distribution, 308 (which keeps the method) here."""
+    query = f"mount={UNKNOWN_DIGEST}&from=demo/other"
+    status, headers, _ = http_request(
+        any_registry.base_url, "POST", f"/v2/demo/app/blobs/uploads?{query}", body=b"")
+    assert status in (301, 308)
+    assert headers["Location"] == f"/v2/demo/app/blobs/uploads/?{query}"
+
+
 def test_monolithic_blob_upload(any_registry: RegistryProcess) -> None:
     """POST then PUT ?digest= stores a blob that GET returns byte for byte."""
     data = b"hello, registry\n" * 1000

@@ -162,9 +162,11 @@ class RegistryApp:
         error = cast(HTTPException, failure.value)
         if isinstance(error, RequestRedirect):
             # Relative, as distribution's: the URL Klein builds names the
-            # request's Host.
-            target = urlsplit(error.new_url)._replace(scheme="", netloc="").geturl()
-            request.setHeader(b"Location", target.encode("utf-8"))
+            # request's Host.  Klein drops the query: keep it as sent, as
+            # distribution does (a mount's mount= and from=).
+            target = urlsplit(error.new_url).path.encode("utf-8")
+            _, mark, query = request.uri.partition(b"?")
+            request.setHeader(b"Location", target + mark + query)
             return respond(request, error.code)
         if error.code == 405:
             return respondError(request, Unsupported(message="method not allowed"))
