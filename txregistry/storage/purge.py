@@ -160,41 +160,48 @@ class TemporarySweeper:
         return d.addBoth(done)
 
 
-class TemporarySweepService(Service):
+class _RepeatingService(Service):
     """
-    Runs a L{TemporarySweeper} as soon as the reactor runs (the listeners do
-    not wait for it), then every L{SWEEP_INTERVAL}, never two at once.
+    Runs L{runOnce} after C{delay} seconds, then every C{interval}, never two
+    at once (a run that outlasts the interval delays the next); a run under
+    way when the service stops is cancelled.
 
-    A sweep under way when the service stops is cancelled.
-
-    @param sweeper: the L{TemporarySweeper}.
-    @param clock: the L{IReactorTime} scheduling it.
+    @ivar clock: the L{IReactorTime} scheduling the runs.
     """
 
-    def __init__(self, sweeper: TemporarySweeper, clock: Any) -> None:
-        self.sweeper = sweeper
+    def __init__(self, clock: Any, delay: float, interval: timedelta) -> None:
         self.clock = clock
+        self.delay = delay
+        self.interval = interval
         self._delayed: IDelayedCall | None = None
         self._loop: LoopingCall | None = None
-        self._running: Deferred[list[str]] | None = None
+        self._running: Deferred[Any] | None = None
+
+    def runOnce(self) -> Deferred[Any]:
+        """
+        @return: a L{Deferred} firing when the run is over; it never fails,
+            and cancelling it stops the run.
+        """
+        raise NotImplementedError
 
     def startService(self) -> None:
         super().startService()
-        self._delayed = self.clock.callLater(0, self._startLoop)
+        self._delayed = self.clock.callLater(self.delay, self._startLoop)
 
     def _startLoop(self) -> None:
         self._delayed = None
-        self._loop = LoopingCall(self._sweep)
+        self._loop = LoopingCall(self._run)
         self._loop.clock = self.clock
-        self._loop.start(SWEEP_INTERVAL.total_seconds(), now=True)
+        self._loop.start(self.interval.total_seconds(), now=True)
 
-    def _sweep(self) -> Deferred[list[str]]:
-        self._running = self.sweeper.sweep()
-        return self._running.addBoth(self._done)
+    def _run(self) -> Deferred[Any]:
+        self._running = self.runOnce()
 
-    def _done(self, result: list[str]) -> list[str]:
-        self._running = None
-        return result
+        def done(result: Any) -> Any:
+            self._running = None
+            return result
+
+        return self._running.addBoth(done)
 
     def stopService(self) -> None:
         super().stopService()
@@ -206,6 +213,25 @@ class TemporarySweepService(Service):
         self._loop = None
         if self._running is not None:
             self._running.cancel()
+
+
+class TemporarySweepService(_RepeatingService):
+    """
+    Runs a L{TemporarySweeper} as soon as the reactor runs (the listeners do
+    not wait for it), then every L{SWEEP_INTERVAL}, never two at once.
+
+    A sweep under way when the service stops is cancelled.
+
+    @param sweeper: the L{TemporarySweeper}.
+    @param clock: the L{IReactorTime} scheduling it.
+    """
+
+    def __init__(self, sweeper: TemporarySweeper, clock: Any) -> None:
+        super().__init__(clock, 0, SWEEP_INTERVAL)
+        self.sweeper = sweeper
+
+    def runOnce(self) -> Deferred[list[str]]:
+        return self.sweeper.sweep()
 
 
 class UploadPurger:
@@ -313,7 +339,7 @@ class UploadPurger:
         self.log.warn(format, path=path, error=error)
 
 
-class UploadPurgerService(Service):
+class UploadPurgerService(_RepeatingService):
     """
     Runs an L{UploadPurger} every C{interval}, the first time after
     C{delay}, purging the uploads older than C{age}.
@@ -336,14 +362,9 @@ class UploadPurgerService(Service):
         if interval <= timedelta(0):
             raise ValueError("storage.maintenance.uploadpurging.interval must be "
                              f"positive, not {interval}")
+        super().__init__(clock, delay, interval)
         self.purger = purger
         self.age = age
-        self.interval = interval
-        self.clock = clock
-        self.delay = delay
-        self._delayed: IDelayedCall | None = None
-        self._loop: LoopingCall | None = None
-        self._running: Deferred[Any] | None = None
 
     @classmethod
     def fromConfig(cls, driver: IStorageDriver, config: Any,
@@ -362,15 +383,8 @@ class UploadPurgerService(Service):
             "purging uploads older than {age} every {interval}, first in {delay:.1f}s",
             age=format_duration(self.age), interval=format_duration(self.interval),
             delay=self.delay)
-        self._delayed = self.clock.callLater(self.delay, self._startLoop)
 
-    def _startLoop(self) -> None:
-        self._delayed = None
-        self._loop = LoopingCall(self.purgeOnce)
-        self._loop.clock = self.clock
-        self._loop.start(self.interval.total_seconds(), now=True)
-
-    def purgeOnce(self) -> Deferred[PurgeResult | None]:
+    def runOnce(self) -> Deferred[PurgeResult | None]:
         """
         Purge the uploads older than C{age} now.
 
@@ -379,10 +393,8 @@ class UploadPurgerService(Service):
         """
         now = datetime.fromtimestamp(self.clock.seconds(), UTC)
         d = self.purger.purge(now - self.age)
-        self._running = d
 
         def done(outcome: PurgeResult | Failure) -> PurgeResult | None:
-            self._running = None
             if isinstance(outcome, Failure):
                 if not outcome.check(CancelledError):
                     self.log.failure("purging uploads", outcome)
@@ -390,14 +402,3 @@ class UploadPurgerService(Service):
             return outcome
 
         return d.addBoth(done)
-
-    def stopService(self) -> None:
-        super().stopService()
-        if self._delayed is not None and self._delayed.active():
-            self._delayed.cancel()
-        self._delayed = None
-        if self._loop is not None and self._loop.running:
-            self._loop.stop()
-        self._loop = None
-        if self._running is not None:
-            self._running.cancel()
