@@ -1,0 +1,4 @@
+"""
+The subcommands of the C{txregistry} command (L{txregistry.cli}), one
+module each.
+"""
