@@ -115,8 +115,8 @@ def test_version() -> None:
 @pytest_twisted.ensureDeferred
 async def test_checkConfigMasksSecrets(tmp_path: Path) -> None:
     """
-    C{check-config} prints the effective configuration as YAML, with
-    environment overrides applied and every secret masked.
+    C{check-config} prints the effective configuration as YAML, keys nested
+    as in the file, environment overrides applied and every secret masked.
     """
     result = await run("check-config", writeConfig(tmp_path),
                        environ={"REGISTRY_HTTP_ADDR": "127.0.0.1:5123"})
@@ -126,6 +126,8 @@ async def test_checkConfigMasksSecrets(tmp_path: Path) -> None:
     assert effective["http"]["secret"] == "***"
     assert effective["storage"]["filesystem"]["rootdirectory"] == str(tmp_path / "root")
     assert effective["storage"]["maintenance"]["uploadpurging"]["age"] == "168h"
+    assert effective["storage"]["delete"] == {"enabled": False}
+    assert effective["log"]["accesslog"] == {"disabled": False}
     assert "hunter2-secret" not in result.out
 
 

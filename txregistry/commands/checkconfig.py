@@ -29,12 +29,14 @@ SECRET_KEY = re.compile(
 def plain(value: Any) -> Any:
     """
     @param value: a configuration (a dataclass), or any value in one.
-    @return: C{value} as YAML-safe builtins, durations written as in the
+    @return: C{value} as YAML-safe builtins, attributes nested as the keys
+        of C{config.yml} (L{nested}), durations written as in the
         file (C{168h0m0s}), and every value under a key matching
         L{SECRET_KEY} replaced by L{MASK} (unless unset or empty).
     """
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        value = {f.name: getattr(value, f.name) for f in dataclasses.fields(value)}
+        return nested({f.name: plain({f.name: getattr(value, f.name)})[f.name]
+                       for f in dataclasses.fields(value)})
     if isinstance(value, dict):
         return {str(key): MASK if SECRET_KEY.search(str(key)) and item not in (None, "")
                 else plain(item)
@@ -44,6 +46,22 @@ def plain(value: Any) -> Any:
     if isinstance(value, timedelta):
         return format_duration(value)
     return value
+
+
+def nested(fields: dict[str, Any]) -> dict[str, Any]:
+    """
+    @param fields: a section's attributes, named as in
+        L{txregistry.config.model} (C{delete_enabled}).
+    @return: the same as distribution's nested keys (C{delete: {enabled:}}).
+    """
+    tree: dict[str, Any] = {}
+    for name, value in fields.items():
+        *parents, leaf = name.split("_")
+        node = tree
+        for part in parents:
+            node = node.setdefault(part, {})
+        node[leaf] = value
+    return tree
 
 
 def render(config: Any) -> str:
