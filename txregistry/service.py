@@ -18,6 +18,7 @@ from txregistry.api.app import RegistryApp
 from txregistry.api.uploadstate import UploadStateSigner
 from txregistry.auth.factory import checkAuth, makeAccessController
 from txregistry.config import Configuration
+from txregistry.http.drain import Connections, DrainingService
 from txregistry.http.limit import ConnectionLimit
 from txregistry.http.site import RegistrySite
 from txregistry.interfaces import IStorageDriver
@@ -212,7 +213,9 @@ def _makeTree(
         C{SIGHUP}, or L{None}.
     """
     tuneAllocator()
-    top = MultiService()
+    drainTimeout = config.http.draintimeout.total_seconds()
+    tracked = Connections(reactor)
+    top = DrainingService(tracked, drainTimeout) if drainTimeout else MultiService()
     storage = makeDriver(config.storage, reactor)
     for child in storage.services:
         child.setServiceParent(top)
@@ -221,7 +224,8 @@ def _makeTree(
     site = RegistrySite(makeApp(config, storage.driver, reactor).resource(),
                         accessLog=not config.log.accesslog_disabled,
                         headerTimeout=config.http.headertimeout.total_seconds(),
-                        connectionLimit=connections)
+                        connectionLimit=connections,
+                        connections=tracked if drainTimeout else None)
     listeners = build_listeners(config, descriptions, reactor,
                                 describedEndpoints(makeEndpoint))
     for description, endpoint in zip(descriptions, listeners.endpoints, strict=True):

@@ -75,7 +75,6 @@ CASES = [
     ("log:\n  reportcaller: true\n", "log.reportcaller: reporting the caller"),
     ("reporting:\n  bugsnag:\n    apikey: k\n", "reporting: error reporting"),
     ("http:\n  prefix: /registry/\n", "http.prefix: serving under a path prefix"),
-    ("http:\n  draintimeout: 60s\n", "http.draintimeout: draining connections"),
     (
         "policy:\n  repository:\n    classes: [image]\n",
         "policy.repository.classes: the repository class policy",

@@ -60,8 +60,6 @@ def unsupported(config: Configuration) -> Iterator[ConfigError]:
         yield error(("http", "debug"), "the debug server")
     if http.prefix not in ("", "/"):
         yield error(("http", "prefix"), "serving under a path prefix")
-    if http.draintimeout:
-        yield error(("http", "draintimeout"), "draining connections at shutdown")
     if http.h2c_enabled:
         yield error(("http", "h2c", "enabled"), "HTTP/2 over cleartext (h2c)")
 

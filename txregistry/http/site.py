@@ -9,6 +9,7 @@ from typing import Any
 
 from twisted.web.server import Site
 
+from txregistry.http.drain import Connections
 from txregistry.http.h2 import RegistryProtocol
 from txregistry.http.limit import ConnectionLimit
 from txregistry.http.request import RegistryChannel, StreamingRequest
@@ -41,6 +42,7 @@ class RegistrySite(Site):
     def __init__(self, resource: Any, accessLog: bool = True,
                  headerTimeout: float | None = None,
                  connectionLimit: ConnectionLimit | None = None,
+                 connections: Connections | None = None,
                  **kwargs: Any) -> None:
         """
         @param resource: the root resource.
@@ -50,11 +52,14 @@ class RegistrySite(Site):
             headers (see L{RegistryChannel}), or L{None} for no limit.
         @param connectionLimit: counts the connections, and closes those
             over its cap; or L{None}.
+        @param connections: tracks the open connections, to drain them at
+            shutdown; or L{None}.
         """
         super().__init__(resource, **kwargs)
         self._accessLog = accessLog
         self._headerTimeout = headerTimeout
         self._connectionLimit = connectionLimit
+        self._connections = connections
 
     def log(self, request: Any) -> None:
         if self._accessLog:
@@ -66,13 +71,26 @@ class RegistrySite(Site):
             unserved = limit.admit()
             if unserved is not None:
                 return unserved
-        return super().buildProtocol(addr)
+        protocol = super().buildProtocol(addr)
+        if self._connections is not None:
+            self._connections.opened(protocol)
+        return protocol
 
     def protocol(self):  # type: ignore[override]
         channel = RegistryChannel()
         channel.headerTimeout = self._headerTimeout
         limit = self._connectionLimit
-        return RegistryProtocol(channel, None if limit is None else limit.release)
+        connections = self._connections
+        protocol: RegistryProtocol
+
+        def closed() -> None:
+            if limit is not None:
+                limit.release()
+            if connections is not None:
+                connections.closed(protocol)
+
+        protocol = RegistryProtocol(channel, closed)
+        return protocol
 
     def streamsBody(self, method: bytes, path: bytes) -> bool:
         """

@@ -1,0 +1,126 @@
+"""
+Tests for L{txregistry.http.drain}: graceful shutdown with a drain timeout.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from twisted.application.internet import StreamServerEndpointService
+from twisted.application.service import Service
+from twisted.internet.defer import succeed
+from twisted.internet.error import ConnectionAborted
+from twisted.internet.task import Clock
+from twisted.python.failure import Failure
+
+from tests.http.test_hostile import connect
+from tests.http.test_streaming import UPLOAD, UploadResource, head
+from txregistry.http.drain import Connections, DrainingService
+from txregistry.http.site import RegistrySite
+
+
+class Port:
+    """
+    A listening port that records when it stops listening.
+    """
+
+    def __init__(self, events: list[str]) -> None:
+        self._events = events
+
+    def stopListening(self) -> Any:
+        self._events.append("stop listening")
+        return succeed(None)
+
+
+class Endpoint:
+    """
+    An endpoint listening on a L{Port}.
+    """
+
+    def __init__(self, events: list[str]) -> None:
+        self.port = Port(events)
+
+    def listen(self, factory: Any) -> Any:
+        return succeed(self.port)
+
+
+class Storage(Service):
+    """
+    A service that records when it stops.
+    """
+
+    def __init__(self, events: list[str]) -> None:
+        self._events = events
+
+    def stopService(self) -> None:
+        self._events.append("storage stopped")
+        super().stopService()
+
+
+def drainingSite(timeout: float = 30) -> tuple[RegistrySite, DrainingService, Clock, list[str]]:
+    """
+    @return: a site whose connections are drained for up to C{timeout}
+        seconds by a started service listening for it (with a storage
+        service), its clock and the list of stop events.
+    """
+    clock = Clock()
+    events: list[str] = []
+    connections = Connections(clock)
+    site = RegistrySite(UploadResource(), connections=connections, reactor=clock)
+    top = DrainingService(connections, timeout)
+    Storage(events).setServiceParent(top)
+    StreamServerEndpointService(Endpoint(events), site).setServiceParent(top)
+    top.startService()
+    return site, top, clock, events
+
+
+def test_idleConnectionsCloseAtOnce() -> None:
+    """An idle keep-alive connection is closed as soon as the drain starts, after the listener stopped."""
+    site, top, clock, events = drainingSite()
+    protocol, transport = connect(site)
+    protocol.dataReceived(head("GET", "/v2/"))
+    assert b"200 OK" in transport.value()
+    stopped = top.stopService()
+    assert events == ["stop listening"]
+    assert transport.disconnecting
+    protocol.connectionLost(None)
+    clock.advance(Connections.POLL)
+    assert events == ["stop listening", "storage stopped"]
+    assert stopped.called
+
+
+def test_requestInFlightFinishes() -> None:
+    """A request in flight is let finish, its response says Connection: close, and the connection then closes; the storage stops last."""
+    site, top, clock, events = drainingSite(timeout=30)
+    protocol, transport = connect(site)
+    protocol.dataReceived(head("PATCH", UPLOAD, "Content-Length: 6") + b"abc")
+    stopped = top.stopService()
+    clock.advance(20)
+    assert not transport.disconnecting
+    assert events == ["stop listening"]
+    protocol.dataReceived(b"def")
+    assert b"X-Length: 6" in transport.value()
+    assert b"Connection: close" in transport.value()
+    assert transport.disconnecting
+    protocol.connectionLost(None)
+    clock.advance(Connections.POLL)
+    assert stopped.called
+    assert events == ["stop listening", "storage stopped"]
+
+
+def test_abortedAfterTimeout() -> None:
+    """A request still in flight at the timeout is aborted, and the stop completes."""
+    site, top, clock, events = drainingSite(timeout=5)
+    protocol, transport = connect(site)
+    protocol.dataReceived(head("PATCH", UPLOAD, "Content-Length: 6") + b"abc")
+    stopped = top.stopService()
+    clock.advance(4.9)
+    assert not transport.disconnecting
+    assert not stopped.called
+    clock.advance(0.1)
+    assert transport.disconnecting
+    assert b"HTTP/1.1" not in transport.value()
+    protocol.connectionLost(Failure(ConnectionAborted()))
+    clock.advance(Connections.POLL)
+    assert stopped.called
+    assert events == ["stop listening", "storage stopped"]
