@@ -15,7 +15,7 @@ import pytest
 from twisted.internet.error import ProcessDone, ProcessTerminated
 from twisted.internet.protocol import Factory, ProcessProtocol, Protocol
 from twisted.internet.task import Clock
-from twisted.internet.testing import MemoryReactor
+from twisted.internet.testing import MemoryReactor, MemoryReactorClock
 from twisted.logger import LogLevel
 from twisted.python.failure import Failure
 
@@ -32,6 +32,7 @@ from txregistry.workers import WorkerSpec, WorkerSupervisor, decodeSpec, encodeS
 from txregistry.workers.logrelay import LineRelay, RelayObserver
 from txregistry.workers.process import EndOfFileWatcher
 from txregistry.workers.spec import readSpec
+from txregistry.workers.supervisor import STOP_TIMEOUT
 
 MINIMAL = "version: 0.1\nstorage:\n  inmemory:\n"
 
@@ -454,3 +455,21 @@ def test_listen_unix_refused_with_workers(tmp_path: Any) -> None:
     with pytest.raises(ValueError, match="SO_REUSEPORT"):
         makeService(config, ["unix:" + str(tmp_path / "s")], MemoryReactor(),
                     spawn=_FakeSpawner())
+
+
+def test_supervisor_waits_for_the_drain(tmp_path: Any) -> None:
+    """With http.draintimeout, workers get SIGTERM as this process starts draining, and SIGKILL only after the timeout plus a margin."""
+    config = _config(tmp_path, MINIMAL + "http:\n  addr: 127.0.0.1:0\n  workers: 2\n"
+                     "  draintimeout: 30s\n")
+    spawner = _FakeSpawner()
+    reactor = MemoryReactorClock()
+    top = makeService(config, None, reactor, spawn=spawner)
+    top.privilegedStartService()
+    top.startService()
+    top.stopService()
+    [(_, transport, _)] = spawner.spawned
+    assert transport.signals == ["TERM"]
+    reactor.advance(30 + STOP_TIMEOUT - 1)
+    assert transport.signals == ["TERM"]
+    reactor.advance(1)
+    assert transport.signals == ["TERM", "KILL"]

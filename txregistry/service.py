@@ -42,6 +42,7 @@ from txregistry.workers import (
     WorkerSupervisor,
     encodeSpec,
 )
+from txregistry.workers.supervisor import STOP_TIMEOUT
 
 log = Logger()
 
@@ -124,10 +125,15 @@ def makeService(
                        shared.ports())),
         spawn or ProcessSpawner(reactor),
         reactor,
+        # Each worker drains on its own at SIGTERM.
+        stopTimeout=config.http.draintimeout.total_seconds() + STOP_TIMEOUT,
     )
     top = _makeTree(config, descriptions, reactor, installSignalHandler, shared,
                     purge=True, onReload=lambda: supervisor.signalAll("HUP"))
-    supervisor.setServiceParent(top)
+    if isinstance(top, DrainingService):
+        top.stopWithListeners(supervisor)
+    else:
+        supervisor.setServiceParent(top)
     return top
 
 

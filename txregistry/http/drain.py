@@ -14,7 +14,7 @@ from __future__ import annotations
 from typing import Any
 
 from twisted.application.internet import StreamServerEndpointService
-from twisted.application.service import MultiService, Service
+from twisted.application.service import IService, MultiService, Service
 from twisted.internet.defer import (
     Deferred,
     gatherResults,
@@ -119,7 +119,8 @@ class DrainingService(MultiService):
     The services of a serving process, stopped in order: the listeners
     first, then the connections are drained (L{Connections.drain}), then
     the other services (the storage's among them, which requests in flight
-    still use).
+    still use).  Those added with L{stopWithListeners} (the supervisor of
+    other worker processes, which drain on their own) stop meanwhile.
     """
 
     def __init__(self, connections: Connections, timeout: float) -> None:
@@ -130,13 +131,24 @@ class DrainingService(MultiService):
         super().__init__()
         self._connections = connections
         self._timeout = timeout
+        self._early: list[IService] = []
+
+    def stopWithListeners(self, service: IService) -> None:
+        """
+        Add C{service}, to be stopped with the listeners, while the
+        connections drain.
+        """
+        service.setServiceParent(self)
+        self._early.append(service)
 
     @inlineCallbacks
     def stopService(self) -> Any:
         Service.stopService(self)
         children = list(self)
         listeners = [s for s in children if isinstance(s, StreamServerEndpointService)]
+        early = [maybeDeferred(s.stopService) for s in self._early]
         yield gatherResults([maybeDeferred(s.stopService) for s in listeners])
         yield self._connections.drain(self._timeout)
-        yield gatherResults([maybeDeferred(s.stopService)
-                             for s in reversed(children) if s not in listeners])
+        yield gatherResults(early + [
+            maybeDeferred(s.stopService) for s in reversed(children)
+            if s not in listeners and s not in self._early])

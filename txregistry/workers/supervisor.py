@@ -121,6 +121,11 @@ class ProcessSpawner:
         )
 
 
+#: The seconds a worker has to exit after C{SIGTERM} (beyond
+#: C{http.draintimeout}) before it is killed.
+STOP_TIMEOUT = 10.0
+
+
 class WorkerSupervisor(Service):
     """
     Runs workers 2 to C{count} while running.
@@ -143,7 +148,7 @@ class WorkerSupervisor(Service):
         spawn: Callable[[ProcessProtocol, int], None],
         clock: Any,
         observer: ILogObserver = globalLogPublisher,
-        stopTimeout: float = 10.0,
+        stopTimeout: float = STOP_TIMEOUT,
         restartDelay: float = 0.5,
         maxRestartDelay: float = 30.0,
         stableAfter: float = 30.0,
