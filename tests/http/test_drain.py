@@ -21,14 +21,18 @@ from txregistry.http.site import RegistrySite
 
 class Port:
     """
-    A listening port that records when it stops listening.
+    A listening port that records when it stops listening, and starts and
+    stops its factory as Twisted's ports do.
     """
 
-    def __init__(self, events: list[str]) -> None:
+    def __init__(self, events: list[str], factory: Any) -> None:
         self._events = events
+        self._factory = factory
+        factory.doStart()
 
     def stopListening(self) -> Any:
         self._events.append("stop listening")
+        self._factory.doStop()
         return succeed(None)
 
 
@@ -38,10 +42,10 @@ class Endpoint:
     """
 
     def __init__(self, events: list[str]) -> None:
-        self.port = Port(events)
+        self._events = events
 
     def listen(self, factory: Any) -> Any:
-        return succeed(self.port)
+        return succeed(Port(self._events, factory))
 
 
 class Storage(Service):
@@ -57,16 +61,18 @@ class Storage(Service):
         super().stopService()
 
 
-def drainingSite(timeout: float = 30) -> tuple[RegistrySite, DrainingService, Clock, list[str]]:
+def drainingSite(timeout: float = 30, logPath: str | None = None) -> tuple[RegistrySite, DrainingService, Clock, list[str]]:
     """
     @return: a site whose connections are drained for up to C{timeout}
         seconds by a started service listening for it (with a storage
         service), its clock and the list of stop events.
+    @param logPath: where the site writes its access log.
     """
     clock = Clock()
     events: list[str] = []
     connections = Connections(clock)
-    site = RegistrySite(UploadResource(), connections=connections, reactor=clock)
+    site = RegistrySite(UploadResource(), connections=connections, reactor=clock,
+                        logPath=logPath)
     top = DrainingService(connections, timeout)
     Storage(events).setServiceParent(top)
     StreamServerEndpointService(Endpoint(events), site).setServiceParent(top)
@@ -89,9 +95,10 @@ def test_idleConnectionsCloseAtOnce() -> None:
     assert stopped.called
 
 
-def test_requestInFlightFinishes() -> None:
-    """A request in flight is let finish, its response says Connection: close, and the connection then closes; the storage stops last."""
-    site, top, clock, events = drainingSite(timeout=30)
+def test_requestInFlightFinishes(tmp_path: Any) -> None:
+    """A request in flight is let finish, its response says Connection: close, it is logged, and the connection then closes; the storage stops last."""
+    accessLog = tmp_path / "access.log"
+    site, top, clock, events = drainingSite(timeout=30, logPath=str(accessLog))
     protocol, transport = connect(site)
     protocol.dataReceived(head("PATCH", UPLOAD, "Content-Length: 6") + b"abc")
     stopped = top.stopService()
@@ -102,6 +109,7 @@ def test_requestInFlightFinishes() -> None:
     assert b"X-Length: 6" in transport.value()
     assert b"Connection: close" in transport.value()
     assert transport.disconnecting
+    assert f'"PATCH {UPLOAD} HTTP/1.1" 204' in accessLog.read_text()
     protocol.connectionLost(None)
     clock.advance(Connections.POLL)
     assert stopped.called

@@ -78,6 +78,7 @@ def test_drainLetsUploadFinish(registries: Registries) -> None:
     assert f"Range: 0-{len(BLOB) - 1}\r\n".encode() in response
     assert b"Connection: close\r\n" in response
     assert registry.process.wait(10) in CLEAN_EXITS
+    assert '"PATCH /v2/drain/app/blobs/uploads/' in registry.log()
 
 
 def test_drainTimeoutCutsUploadWhichResumes(registries: Registries) -> None:
@@ -108,3 +109,19 @@ def test_drainTimeoutCutsUploadWhichResumes(registries: Registries) -> None:
     assert status == 201
     status, _, body = http_request(second.base_url, "GET", f"/v2/drain/app/blobs/{digest}")
     assert (status, body) == (200, BLOB)
+
+
+def test_workersDrain(registries: Registries) -> None:
+    """With http.workers: 2, SIGTERM lets the upload in flight finish, whichever process serves it, and every process exits."""
+    registry = registries.txregistry(http={"draintimeout": "30s", "workers": 2})
+    uploads = [slowPatch(registry, startUpload(registry)) for _ in range(4)]
+    assert registry.process is not None
+    registry.process.send_signal(signal.SIGTERM)
+    time.sleep(1)
+    with pytest.raises(ConnectionRefusedError):
+        socket.create_connection(("127.0.0.1", registry.port), timeout=5)
+    for upload in uploads:
+        upload.sendall(BLOB[HALF:])
+        assert readAll(upload).startswith(b"HTTP/1.1 202 ")
+    assert registry.process.wait(10) in CLEAN_EXITS
+    assert "did not stop" not in registry.log()

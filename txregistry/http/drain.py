@@ -49,6 +49,7 @@ class Connections:
     def __init__(self, clock: IReactorTime) -> None:
         self.open: set[Any] = set()
         self._clock = clock
+        self._waiting: list[Deferred[None]] = []
 
     def opened(self, protocol: Any) -> None:
         """
@@ -62,6 +63,14 @@ class Connections:
         Count a connection's end.
         """
         self.open.discard(protocol)
+
+    def drained(self) -> Deferred[None]:
+        """
+        @return: fires once L{drain} has closed every connection.
+        """
+        waiting: Deferred[None] = Deferred()
+        self._waiting.append(waiting)
+        return waiting
 
     def drain(self, timeout: float) -> Deferred[None]:
         """
@@ -91,7 +100,12 @@ class Connections:
 
         loop = LoopingCall(look)
         loop.clock = self._clock
-        loop.start(self.POLL).addCallback(lambda _: done.callback(None))
+        def finished(_: object) -> None:
+            waiting, self._waiting = self._waiting, []
+            for each in [*waiting, done]:
+                each.callback(None)
+
+        loop.start(self.POLL).addCallback(finished)
         return done
 
     def _close(self, protocol: Any) -> None:

@@ -65,6 +65,14 @@ class RegistrySite(Site):
         if self._accessLog:
             super().log(request)
 
+    def stopFactory(self) -> None:
+        # Called once the listeners stop: while connections drain, their
+        # requests are still logged.
+        if self._connections is None:
+            super().stopFactory()
+        else:
+            self._connections.drained().addCallback(lambda _: super(RegistrySite, self).stopFactory())
+
     def buildProtocol(self, addr: Any) -> Any:
         limit = self._connectionLimit
         if limit is not None:
