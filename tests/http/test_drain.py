@@ -13,6 +13,7 @@ from twisted.internet.error import ConnectionAborted
 from twisted.internet.task import Clock
 from twisted.python.failure import Failure
 
+from tests.http.test_h2 import Exchange
 from tests.http.test_hostile import connect
 from tests.http.test_streaming import UPLOAD, UploadResource, head
 from txregistry.http.drain import Connections, DrainingService
@@ -132,3 +133,23 @@ def test_abortedAfterTimeout() -> None:
     clock.advance(Connections.POLL)
     assert stopped.called
     assert events == ["stop listening", "storage stopped"]
+
+
+def test_http2ConnectionDrains() -> None:
+    """An HTTP/2 connection is kept while a stream is open, and closed once it ends."""
+    exchange = Exchange(UploadResource())
+    connections = Connections(exchange.clock)
+    connections.opened(exchange.server)
+    stream = exchange.request(b"PATCH", UPLOAD.encode(), (b"content-length", b"6"),
+                              body=b"abc", end=False)
+    drained = connections.drain(30)
+    exchange.clock.advance(10)
+    assert not exchange.transport.disconnecting
+    exchange.client.send_data(stream, b"def", end_stream=True)
+    exchange.flush()
+    assert exchange.response(stream)[0] == 204
+    exchange.clock.advance(Connections.POLL)
+    assert exchange.transport.disconnecting
+    connections.closed(exchange.server)
+    exchange.clock.advance(Connections.POLL)
+    assert drained.called
