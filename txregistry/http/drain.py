@@ -66,7 +66,8 @@ class Connections:
 
     def drained(self) -> Deferred[None]:
         """
-        @return: fires once L{drain} has closed every connection.
+        @return: fires once L{drain} has closed (or aborted) every
+            connection.
         """
         waiting: Deferred[None] = Deferred()
         self._waiting.append(waiting)
@@ -77,9 +78,9 @@ class Connections:
         Close the connections as their requests end, and abort those still
         open after C{timeout} seconds.
 
-        @return: fires once every connection is closed.
+        @return: fires once every connection is closed (or aborted).
         """
-        done: Deferred[None] = Deferred()
+        done = self.drained()
         started = self._clock.seconds()
         self.log.info("draining {count} connections for up to {timeout}s",
                       count=len(self.open), timeout=timeout)
@@ -100,9 +101,10 @@ class Connections:
 
         loop = LoopingCall(look)
         loop.clock = self._clock
+
         def finished(_: object) -> None:
             waiting, self._waiting = self._waiting, []
-            for each in [*waiting, done]:
+            for each in waiting:
                 each.callback(None)
 
         loop.start(self.POLL).addCallback(finished)
