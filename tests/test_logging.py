@@ -1,13 +1,18 @@
 """
-Tests for L{txregistry.logging.loggable}: values from requests cannot forge
-log lines.
+Tests for L{txregistry.logging}: values from requests cannot forge log lines;
+the formatters write distribution's shapes with the static fields on every
+line.
 """
 
 from __future__ import annotations
 
-import pytest
+import io
+import json
 
-from txregistry.logging import loggable
+import pytest
+from twisted.logger import Logger
+
+from txregistry.logging import loggable, makeObserver
 
 
 @pytest.mark.parametrize(("value", "logged"), [
@@ -35,3 +40,23 @@ def test_oneLine(value: str | bytes) -> None:
     """Whatever the value, the result is one printable line."""
     text = loggable(value)
     assert text.isprintable() and len(text.splitlines()) == 1
+
+
+def test_textFields() -> None:
+    """A text line ends with the static fields as sorted key=value pairs, quoted when needed."""
+    stream = io.StringIO()
+    observer = makeObserver(stream, "info", "text", {"service": "registry", "b": "x y"})
+    Logger(namespace="test", observer=observer).info("hello {x}", x=1)
+    [line] = stream.getvalue().splitlines()
+    assert line.endswith('[test#info] hello 1 b="x y" service=registry')
+
+
+def test_logstash() -> None:
+    """A logstash line has @timestamp, @version "1", level, message and the static fields."""
+    stream = io.StringIO()
+    observer = makeObserver(stream, "info", "logstash", {"service": "registry"})
+    Logger(namespace="test", observer=observer).warn("hello {x}", x=1)
+    record = json.loads(stream.getvalue())
+    assert record["@version"] == "1" and record["@timestamp"]
+    assert record["message"] == "hello 1" and record["level"] == "warning"
+    assert record["service"] == "registry" and "msg" not in record and "time" not in record

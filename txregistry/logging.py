@@ -1,8 +1,9 @@
 """
 Logging as the configuration's C{log} section asks: C{log.level} filters
-events, C{log.formatter} picks text or JSON lines (one object per line, with
-distribution's C{time}, C{level} and C{msg} keys), C{log.fields} are added to
-every JSON line.
+events, C{log.formatter} picks text, JSON lines (one object per line, with
+distribution's C{time}, C{level} and C{msg} keys) or logstash's JSON lines
+(C{@timestamp}, C{@version}, C{level}, C{message}), and C{log.fields} are
+added to every line (C{key=value} at the end of a text line).
 
 Under twistd, L{observerFactory} is handed to twistd as its C{--logger}, so
 twistd still decides nothing else: it starts logging before it daemonises,
@@ -15,19 +16,21 @@ goes through L{loggable} first, so that a client cannot forge log lines.
 from __future__ import annotations
 
 import json
+import signal
 import sys
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import IO, Any
 
 from twisted.logger import (
+    FileLogObserver,
     FilteringLogObserver,
     ILogObserver,
     LogEvent,
     LogLevel,
     LogLevelFilterPredicate,
     formatEvent,
-    textFileLogObserver,
+    formatEventAsClassicLogText,
 )
 from twisted.python.failure import Failure
 from twisted.python.logfile import LogFile
@@ -77,28 +80,41 @@ class JSONLineObserver:
     """
     Writes each event as one JSON object on one line, shaped like
     distribution's (logrus) JSON logs: C{time}, C{level}, C{msg}, the
-    configured static fields, C{namespace}, and C{error} for failures.
+    configured static fields, C{namespace}, and C{error} for failures; or,
+    with L{LOGSTASH} keys, like its C{logstash} formatter: C{@timestamp},
+    C{@version} C{"1"}, C{message} and C{level}.
     """
 
-    def __init__(self, stream: IO[str], fields: Mapping[str, str]) -> None:
+    def __init__(
+        self,
+        stream: IO[str],
+        fields: Mapping[str, str],
+        keys: tuple[str, str] = ("time", "msg"),
+        extra: Mapping[str, str] | None = None,
+    ) -> None:
         """
         @param stream: a text stream to write lines to.
         @param fields: static fields added to every line.
+        @param keys: the keys of the time and of the message.
+        @param extra: keys every line has, whatever the fields say.
         """
         self.stream = stream
         self.fields = dict(fields)
+        self.timeKey, self.messageKey = keys
+        self.extra = dict(extra or {})
 
     def __call__(self, event: LogEvent) -> None:
         level = event.get("log_level", LogLevel.info)
         record: dict[str, Any] = dict(self.fields)
-        record["time"] = datetime.fromtimestamp(
+        record.update(self.extra)
+        record[self.timeKey] = datetime.fromtimestamp(
             event.get("log_time") or 0, UTC
         ).isoformat()
         record["level"] = _LEVEL_NAMES.get(level, "info")
         message = formatEvent(event)
         if not message and "log_io" in event:
             message = str(event["log_io"])
-        record["msg"] = message
+        record[self.messageKey] = message
         if event.get("log_namespace"):
             record["namespace"] = event["log_namespace"]
         failure = event.get("log_failure")
@@ -106,6 +122,38 @@ class JSONLineObserver:
             record["error"] = failure.getTraceback()
         self.stream.write(json.dumps(record, default=repr) + "\n")
         self.stream.flush()
+
+
+def _textValue(value: str) -> str:
+    """
+    @return: C{value} as logrus's text formatter writes a field's value:
+        bare, or quoted when empty or holding a space, C{=} or a quote.
+    """
+    value = loggable(value)
+    if not value or any(c in value for c in ' ="'):
+        return json.dumps(value)
+    return value
+
+
+def textFormatter(fields: Mapping[str, str]) -> Callable[[LogEvent], str | None]:
+    """
+    Twisted's text lines with the static fields appended as logrus's text
+    formatter appends them: C{ key=value}, sorted by key.
+
+    @param fields: static fields added to every line.
+    @return: an event formatter for L{FileLogObserver}.
+    """
+    suffix = "".join(
+        f" {loggable(key)}={_textValue(value)}" for key, value in sorted(fields.items())
+    )
+
+    def format(event: LogEvent) -> str | None:
+        text = formatEventAsClassicLogText(event)
+        if text is None or not suffix:
+            return text
+        return text[:-1] + suffix + "\n"
+
+    return format
 
 
 def makeObserver(
@@ -116,15 +164,19 @@ def makeObserver(
 
     @param stream: where lines go.
     @param level: C{debug}, C{info}, C{warn} or C{error}.
-    @param formatter: C{text} or C{json} (C{logstash} is written as C{json}).
-    @param fields: static fields for JSON lines.
+    @param formatter: C{text}, C{json} or C{logstash}.
+    @param fields: static fields for every line.
     @return: an L{ILogObserver} dropping events below C{level}.
     """
     sink: ILogObserver
-    if formatter in ("json", "logstash"):
+    if formatter == "json":
         sink = JSONLineObserver(stream, fields)
+    elif formatter == "logstash":
+        sink = JSONLineObserver(
+            stream, fields, ("@timestamp", "message"), {"@version": "1"}
+        )
     else:
-        sink = textFileLogObserver(stream)
+        sink = FileLogObserver(stream, textFormatter(fields))
     predicate = LogLevelFilterPredicate(
         defaultLogLevel=LEVELS.get(level, LogLevel.info)
     )
@@ -141,7 +193,27 @@ def _openLogFile(logfile: str | None, nodaemon: bool) -> IO[str]:
     """
     if logfile == "-" or (not logfile and nodaemon):
         return sys.stdout
-    return LogFile.fromFullPath(logfile or "twistd.log")  # type: ignore[return-value]
+    logFile = LogFile.fromFullPath(logfile or "twistd.log")
+    rotateOnSIGUSR1(logFile)
+    return logFile  # type: ignore[return-value]
+
+
+def rotateOnSIGUSR1(logFile: LogFile) -> None:
+    """
+    Rotate C{logFile} on SIGUSR1, as twistd does for the log file of its own
+    observer (which a C{--logger} replaces), unless a handler is set already.
+
+    @param logFile: the file lines go to.
+    """
+    if signal.getsignal(signal.SIGUSR1) not in (None, signal.SIG_DFL):
+        return
+
+    def rotate(signum: int, frame: object) -> None:
+        from twisted.internet import reactor
+
+        reactor.callFromThread(logFile.rotate)  # type: ignore[attr-defined]
+
+    signal.signal(signal.SIGUSR1, rotate)
 
 
 def observerFactory(
@@ -205,7 +277,7 @@ def installForTwistd(config: Any, twistdOptions: Any) -> bool:
 def needsObserver(config: Any) -> bool:
     """
     @return: whether C{config.log} asks for more than twistd's default
-        logging (text, level C{info}).
+        logging (text, level C{info}, no fields).
     """
     log = config.log
-    return log.level != "info" or log.formatter != "text"
+    return log.level != "info" or log.formatter != "text" or bool(log.fields)
