@@ -80,7 +80,8 @@ class JSONLineObserver:
     """
     Writes each event as one JSON object on one line, shaped like
     distribution's (logrus) JSON logs: C{time}, C{level}, C{msg}, the
-    configured static fields, C{namespace}, and C{error} for failures; or,
+    configured static fields, the event's own C{fields} (a request's, see
+    L{txregistry.http.accesslog}), C{namespace}, and C{error} for failures; or,
     with L{LOGSTASH} keys, like its C{logstash} formatter: C{@timestamp},
     C{@version} C{"1"}, C{message} and C{level}.
     """
@@ -106,6 +107,9 @@ class JSONLineObserver:
     def __call__(self, event: LogEvent) -> None:
         level = event.get("log_level", LogLevel.info)
         record: dict[str, Any] = dict(self.fields)
+        fields = event.get("fields")
+        if isinstance(fields, Mapping):
+            record.update(fields)
         record.update(self.extra)
         record[self.timeKey] = datetime.fromtimestamp(
             event.get("log_time") or 0, UTC

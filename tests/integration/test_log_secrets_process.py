@@ -9,6 +9,7 @@ is then searched for each secret.
 from __future__ import annotations
 
 import base64
+import json
 import os
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -78,10 +79,12 @@ def target(location: str) -> str:
     return f"{parts.path}?{parts.query}"
 
 
-def exercise(process: RegistryProcess) -> None:
+def exercise(process: RegistryProcess) -> str:
     """
     Log in with a wrong password, a bearer token and the right password, and
     push a blob in two requests through the signed upload state.
+
+    @return: the blob's digest.
     """
     url = process.base_url
     assert http_request(url, "GET", "/v2/", headers={
@@ -101,6 +104,7 @@ def exercise(process: RegistryProcess) -> None:
         url, "PUT", with_digest(headers["Location"], sha256(blob)), body=blob[500:],
         headers=auth | {"Content-Type": "application/octet-stream"})
     assert status == 201
+    return sha256(blob)
 
 
 @pytest.mark.parametrize("formatter", ["text", "json", "logstash"])
@@ -113,3 +117,18 @@ def test_no_secret_in_log(registries: Registries, tmp_path: Path, formatter: str
     assert any("alice" in line for line in lines), "the log should name the user"
     leaks = [(secret, line) for line in lines for secret in secrets if secret in line]
     assert not leaks, f"secrets in the log: {leaks}"
+
+
+def test_requestFields(registries: Registries, tmp_path: Path) -> None:
+    """JSON lines of a request carry its client, user, repository and digest as distribution names them."""
+    process, _ = startConfigured(registries, tmp_path, "json")
+    digest = exercise(process)
+    process.stop()
+    records = [json.loads(line) for line in process.log().splitlines()]
+    assert all(record["service"] == "registry" for record in records)
+    [failed] = [r for r in records if r["msg"].startswith("authentication failed")
+                and r.get("auth.user.name") == "alice"]
+    assert failed["http.request.remoteaddr"] == "127.0.0.1"
+    [put] = [r for r in records if r.get("http.request.method") == "PUT"]
+    assert put["vars.name"] == "logs" and put["vars.digest"] == digest
+    assert put["http.response.status"] == "201" and "PUT /v2/logs/blobs/uploads/" in put["msg"]

@@ -22,17 +22,9 @@ from twisted.web.server import NOT_DONE_YET, Request
 from txregistry.auth.access import Access, requiredAccess
 from txregistry.auth.interfaces import Challenge, Grant, IAccessController
 from txregistry.errors import RegistryError, Unauthorized, Unknown
+from txregistry.http.accesslog import clientAddress, requestFields
 from txregistry.http.responses import respondError
 from txregistry.logging import loggable
-
-
-def clientAddress(request: IRequest) -> str:
-    """
-    @return: the client's address, as logs show it.
-    """
-    address = request.getClientAddress()
-    host = getattr(address, "host", None)
-    return str(host) if host is not None else str(address)
 
 
 class AuthResource(Resource):
@@ -88,7 +80,8 @@ class AuthResource(Resource):
             return self._wrapped.render(request)
         if result.check(Challenge) is None:
             self.log.failure("authorising {method} {path}", result,
-                             method=loggable(request.method), path=loggable(request.path))
+                             method=loggable(request.method), path=loggable(request.path),
+                             fields=requestFields(request))
             return respondError(request, Unknown())
         challenge = cast(Challenge, result.value)
         self._logRefusal(request, challenge)
@@ -98,9 +91,11 @@ class AuthResource(Resource):
         return respondError(request, error)
 
     def _logRefusal(self, request: IRequest, challenge: Challenge) -> None:
-        fields = dict(client=loggable(clientAddress(request)),
-                      user=loggable(challenge.user or "-"), reason=loggable(challenge.reason),
-                      method=loggable(request.method), path=loggable(request.path))
+        user = loggable(challenge.user or "-")
+        fields = dict(client=loggable(clientAddress(request)), user=user,
+                      reason=loggable(challenge.reason),
+                      method=loggable(request.method), path=loggable(request.path),
+                      fields=requestFields(request) | {"auth.user.name": user})
         if challenge.attempted:
             self.log.warn("authentication failed for {client} (user {user}) on "
                           "{method} {path}: {reason}", **fields)

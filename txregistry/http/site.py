@@ -7,8 +7,11 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from twisted.logger import Logger
+from twisted.web.http import combinedLogFormatter, datetimeToLogString
 from twisted.web.server import Site
 
+from txregistry.http.accesslog import requestFields
 from txregistry.http.drain import Connections
 from txregistry.http.h2 import RegistryProtocol
 from txregistry.http.limit import ConnectionLimit
@@ -38,6 +41,7 @@ class RegistrySite(Site):
 
     requestFactory = StreamingRequest
     displayTracebacks = False
+    _accessLogger = Logger()
 
     def __init__(self, resource: Any, accessLog: bool = True,
                  headerTimeout: float | None = None,
@@ -62,8 +66,22 @@ class RegistrySite(Site):
         self._connections = connections
 
     def log(self, request: Any) -> None:
-        if self._accessLog:
+        """
+        Log the request's line in the combined format, to C{logPath} if
+        given, else as an event carrying its fields (see
+        L{txregistry.http.accesslog}).
+        """
+        if not self._accessLog:
+            return
+        if self.logPath is not None:
             super().log(request)
+        else:
+            fields = requestFields(request)
+            fields["http.response.status"] = str(request.code)
+            self._accessLogger.info(
+                "{line}", line=combinedLogFormatter(
+                    datetimeToLogString(self.reactor.seconds()), request),
+                fields=fields)
 
     def stopFactory(self) -> None:
         # Called once the listeners stop: while connections drain, their

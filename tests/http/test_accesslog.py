@@ -1,0 +1,56 @@
+"""
+Tests for L{txregistry.http.accesslog.requestFields}: a request's log fields
+as distribution names them, escaped.
+"""
+
+from __future__ import annotations
+
+from twisted.internet.address import IPv4Address
+from twisted.web.test.requesthelper import DummyRequest
+
+from txregistry.http.accesslog import requestFields
+
+DIGEST = "sha256:" + "a" * 64
+
+
+def request(method: bytes, uri: bytes, agent: bytes | None = None) -> DummyRequest:
+    path, _, query = uri.partition(b"?")
+    r = DummyRequest([])
+    r.client = IPv4Address("TCP", "192.168.1.1", 4321)
+    r.method, r.uri, r.path = method, uri, path
+    r.args = {b"digest": [query.split(b"=", 1)[1]]} if query.startswith(b"digest=") else {}
+    if agent is not None:
+        r.requestHeaders.setRawHeaders(b"user-agent", [agent])
+    return r
+
+
+def test_manifestByTag() -> None:
+    """A manifest by tag names the client, method, URI, repository and reference."""
+    fields = requestFields(request(b"GET", b"/v2/a/b/manifests/v1", b"skopeo"))
+    assert fields == {
+        "http.request.remoteaddr": "192.168.1.1",
+        "http.request.method": "GET",
+        "http.request.uri": "/v2/a/b/manifests/v1",
+        "http.request.useragent": "skopeo",
+        "vars.name": "a/b",
+        "vars.reference": "v1",
+    }
+
+
+def test_digests() -> None:
+    """A blob's digest comes from the path, an upload's from its digest query."""
+    assert requestFields(request(b"HEAD", f"/v2/r/blobs/{DIGEST}".encode()))["vars.digest"] == DIGEST
+    fields = requestFields(request(b"PUT", f"/v2/r/blobs/uploads/u?digest={DIGEST}".encode()))
+    assert fields["vars.name"] == "r" and fields["vars.digest"] == DIGEST
+
+
+def test_noRepository() -> None:
+    """/v2/ and the catalog name no repository."""
+    for uri in (b"/v2/", b"/v2/_catalog"):
+        assert "vars.name" not in requestFields(request(b"GET", uri))
+
+
+def test_escaped() -> None:
+    """Values from the request are escaped: no field can hold a line break."""
+    fields = requestFields(request(b"GET", b"/v2/x\r\ny/tags/list", b"a\x1bb"))
+    assert fields["vars.name"] == "x\\r\\ny" and fields["http.request.useragent"] == "a\\x1bb"
