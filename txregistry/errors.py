@@ -65,6 +65,7 @@ Unauthorized = _code("UNAUTHORIZED", 401, "authentication required")
 Denied = _code("DENIED", 403, "requested access to the resource is denied")
 Unsupported = _code("UNSUPPORTED", 405, "The operation is unsupported.")
 Unknown = _code("UNKNOWN", 500, "unknown error")
+Unavailable = _code("UNAVAILABLE", 503, "service unavailable")
 # 507 (RFC 4918): the storage is full.  The spec's list of codes binds 4xx
 # bodies only; distribution's UNAVAILABLE says the registry cannot serve the
 # request for now, which clients already know (docker: "unavailable").

@@ -18,6 +18,10 @@ from txregistry.api.app import RegistryApp
 from txregistry.api.uploadstate import UploadStateSigner
 from txregistry.auth.factory import checkAuth, makeAccessController
 from txregistry.config import Configuration
+from txregistry.config.listen import listen_endpoint
+from txregistry.health.factory import makeChecks
+from txregistry.health.registry import HealthRegistry
+from txregistry.health.resource import UnhealthyGate, debugRoot
 from txregistry.http.drain import Connections, DrainingService
 from txregistry.http.limit import ConnectionLimit
 from txregistry.http.site import RegistrySite
@@ -201,6 +205,17 @@ def makeApp(config: Configuration, driver: IStorageDriver, reactor: Any) -> Regi
                        makeAccessController(config.auth, reactor))
 
 
+def _debugListener(addr: str, health: HealthRegistry, reactor: Any) -> ListeningService:
+    """
+    The debug listener on C{http.debug.addr}, serving C{/debug/health}
+    (L{txregistry.health.resource.debugRoot}) without an access log.  With
+    several workers, worker 1 alone serves it (reporting its own checks).
+    """
+    description = listen_endpoint("tcp", addr)
+    return ListeningService(description, serverFromString(reactor, description),
+                            RegistrySite(debugRoot(health), accessLog=False))
+
+
 def _makeTree(
     config: Configuration,
     descriptions: Sequence[str],
@@ -214,7 +229,9 @@ def _makeTree(
     Build the services of one serving process.
 
     @param makeEndpoint: builds each listener's endpoint.
-    @param purge: whether this process runs the upload purger (if enabled).
+    @param purge: whether this process runs the upload purger (if enabled)
+        and the debug listener (if C{http.debug.addr} is set); every process
+        runs the C{health} checks, and answers 503 while one fails.
     @param onReload: called after the certificates are reloaded on
         C{SIGHUP}, or L{None}.
     """
@@ -226,8 +243,19 @@ def _makeTree(
     for child in storage.services:
         child.setServiceParent(top)
 
+    health, checks = makeChecks(config.health, config.storage.driver, storage.driver,
+                                reactor)
+    for check in checks:
+        check.setServiceParent(top)
+    resource = makeApp(config, storage.driver, reactor).resource()
+    if checks:
+        resource = UnhealthyGate(resource, health)
+    debug = config.http.debug
+    if purge and debug is not None and debug.addr:
+        _debugListener(debug.addr, health, reactor).setServiceParent(top)
+
     connections = ConnectionLimit(config.http.maxconnections, reactor)
-    site = RegistrySite(makeApp(config, storage.driver, reactor).resource(),
+    site = RegistrySite(resource,
                         accessLog=not config.log.accesslog_disabled,
                         headerTimeout=config.http.headertimeout.total_seconds(),
                         connectionLimit=connections,

@@ -35,19 +35,6 @@ CASES = [
         "redis: using redis is not supported yet",
     ),
     (
-        "health:\n  storagedriver:\n    enabled: true\n",
-        "health.storagedriver.enabled: the storage driver health check is not supported yet",
-    ),
-    ("health:\n  file:\n    - file: /down\n", "health.file: the file health check"),
-    (
-        "health:\n  http:\n    - uri: http://a/\n      statuscode: 200\n",
-        "health.http: the http health check",
-    ),
-    (
-        "health:\n  tcp:\n    - addr: a:1\n      timeout: 3s\n",
-        "health.tcp: the tcp health check",
-    ),
-    (
         "proxy:\n  remoteurl: https://registry-1.docker.io\n",
         "proxy.remoteurl: the pull-through cache is not supported yet",
     ),
@@ -56,8 +43,8 @@ CASES = [
         "http.tls.letsencrypt: Let's Encrypt is not supported yet",
     ),
     (
-        "http:\n  debug:\n    addr: localhost:5001\n",
-        "http.debug: the debug server is not supported yet",
+        "http:\n  debug:\n    addr: localhost:5001\n    prometheus:\n      enabled: true\n",
+        "http.debug.prometheus.enabled: serving Prometheus metrics is not supported yet",
     ),
     ("http:\n  h2c:\n    enabled: true\n", "http.h2c.enabled: HTTP/2 over cleartext"),
     (
@@ -119,7 +106,6 @@ def test_unsupported_storage(load: Loader, section: str, message: str) -> None:
         "middleware:\n  storage:\n    - name: redirect\n      disabled: maybe\n",
         "notifications:\n  endpoints:\n    - name: a\n      url: http://a\n      timeout: soon\n",
         "redis:\n  dialtimeout: soon\n",
-        "health:\n  storagedriver:\n    enabled: true\n    interval: often\n",
         "proxy:\n  remoteurl: https://r\n  ttl: long\n",
         "http:\n  tls:\n    minimumtls: tls9\n",
         "compatibility:\n  schema1:\n    enabled: true\n    signingkeyfile: [k]\n",

@@ -201,7 +201,11 @@ class TLSConfig:
 @dataclass(frozen=True)
 class DebugConfig:
     """
-    C{http.debug} (not supported yet).
+    C{http.debug}: the debug listener (C{/debug/health}).
+
+    @ivar addr: C{HOST:PORT} of the debug listener; empty for none.
+    @ivar prometheus_enabled: C{http.debug.prometheus.enabled} (not
+        supported yet).
     """
 
     addr: str = ""
@@ -219,7 +223,7 @@ class HTTPConfig:
     @ivar endpoints: txregistry's extension: raw Twisted server endpoint
         descriptions; when non-empty they replace C{addr} and C{net}.
     @ivar tls: C{http.tls} if it configures a certificate.
-    @ivar debug: C{http.debug} if given (not supported yet).
+    @ivar debug: C{http.debug} if given.
     @ivar h2c_enabled: C{http.h2c.enabled} (not supported yet).
     @ivar workers: txregistry's extension: how many processes serve each
         listening address (shared with C{SO_REUSEPORT}, see

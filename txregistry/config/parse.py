@@ -600,8 +600,14 @@ def _parse_debug(http: Section) -> DebugConfig | None:
         return None
     debug = http.section("debug", ("addr", "prometheus"))
     prometheus = debug.section("prometheus", ("enabled", "path"))
+    addr = debug.string("addr", "")
+    if addr:
+        try:
+            listen_endpoint("tcp", addr)
+        except ConfigError as e:
+            raise ConfigError(debug.path("addr"), e.reason) from None
     return DebugConfig(
-        addr=debug.string("addr", ""),
+        addr=addr,
         prometheus_enabled=prometheus.boolean("enabled", False),
         prometheus_path=prometheus.string("path", "/metrics"),
     )
@@ -701,7 +707,7 @@ def _parse_health(section: Section) -> HealthConfig:
             checks.append(
                 HealthCheck(
                     kind=kind,
-                    target=_required_string(entry, target),
+                    target=_health_target(entry, kind, target),
                     interval=entry.duration("interval", timedelta(seconds=10)),
                     threshold=entry.integer("threshold", 0, minimum=0),
                     timeout=entry.duration("timeout", None),
@@ -715,6 +721,22 @@ def _parse_health(section: Section) -> HealthConfig:
         storagedriver_threshold=driver.integer("threshold", 0, minimum=0),
         checks=checks,
     )
+
+
+def _health_target(entry: Section, kind: str, key: str) -> str:
+    value = _required_string(entry, key)
+    if kind == "tcp":
+        try:
+            listen_endpoint("tcp", value)
+        except ConfigError as e:
+            raise ConfigError(entry.path(key), e.reason) from None
+    elif kind == "http":
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise ConfigError(
+                entry.path(key), f"must be an absolute http:// or https:// URL, got {value!r}"
+            )
+    return value
 
 
 def _parse_proxy(section: Section) -> ProxyConfig:

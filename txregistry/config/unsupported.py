@@ -56,8 +56,8 @@ def unsupported(config: Configuration) -> Iterator[ConfigError]:
     http = config.http
     if http.tls is not None and http.tls.letsencrypt is not None:
         yield error(("http", "tls", "letsencrypt"), "Let's Encrypt")
-    if http.debug is not None:
-        yield error(("http", "debug"), "the debug server")
+    if http.debug is not None and http.debug.prometheus_enabled:
+        yield error(("http", "debug", "prometheus", "enabled"), "serving Prometheus metrics")
     if http.prefix not in ("", "/"):
         yield error(("http", "prefix"), "serving under a path prefix")
     if http.h2c_enabled:
@@ -67,14 +67,6 @@ def unsupported(config: Configuration) -> Iterator[ConfigError]:
         yield error(("notifications", "endpoints"), "sending notifications")
     if config.redis is not None:
         yield error(("redis",), "using redis")
-    health = config.health
-    if health.storagedriver_enabled:
-        yield error(
-            ("health", "storagedriver", "enabled"), "the storage driver health check"
-        )
-    for kind in ("file", "http", "tcp"):
-        if any(check.kind == kind for check in health.checks):
-            yield error(("health", kind), f"the {kind} health check")
     if config.proxy.remoteurl is not None:
         yield error(("proxy", "remoteurl"), "the pull-through cache")
 
