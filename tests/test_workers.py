@@ -473,3 +473,25 @@ def test_supervisor_waits_for_the_drain(tmp_path: Any) -> None:
     assert transport.signals == ["TERM"]
     reactor.advance(1)
     assert transport.signals == ["TERM", "KILL"]
+
+
+def test_debug_listener_in_worker_1_only(tmp_path: Any) -> None:
+    """With http.workers, every worker runs the health checks, and worker 1
+    alone serves the debug listener."""
+    from txregistry.health.registry import PeriodicCheck
+
+    config = _config(tmp_path, MINIMAL + "http:\n  addr: 127.0.0.1:0\n  workers: 2\n"
+                     "  debug:\n    addr: 127.0.0.1:5001\n"
+                     "health:\n  storagedriver:\n    enabled: true\n")
+    supervisor = makeService(config, None, MemoryReactor(), spawn=_FakeSpawner())
+    worker = makeWorkerService(
+        WorkerSpec(2, 2, withSecret(config), makeWorkerService, config.listen_endpoints(),
+                   [5000]),
+        MemoryReactor())
+    for tree in (supervisor, worker):
+        assert [s.name for s in tree if isinstance(s, PeriodicCheck)] == [
+            "storagedriver_inmemory"]
+    descriptions = [getattr(s, "description", None) for s in supervisor]
+    assert "tcp:5001:interface=127.0.0.1" in descriptions
+    assert "tcp:5001:interface=127.0.0.1" not in [
+        getattr(s, "description", None) for s in worker]

@@ -106,16 +106,19 @@ def test_missingRootIsHealthy() -> None:
 
 
 def test_stopCancelsRunningCheck() -> None:
-    """Stopping the service stops its runs and cancels one under way."""
+    """Stopping the service stops its runs and cancels one under way, which
+    is not recorded (nor logged) as a failure."""
     clock = Clock()
     pending: Deferred[object] = Deferred()
-    check = PeriodicCheck("slow", lambda: pending, HealthRegistry().register("slow", 0),
+    status = HealthRegistry()
+    check = PeriodicCheck("slow", lambda: pending, status.register("slow", 0),
                           INTERVAL, clock)
     check.startService()
     clock.advance(INTERVAL.total_seconds())
     check.stopService()
     assert pending.called
     assert clock.getDelayedCalls() == []
+    assert status.failing() == {}
 
 
 def test_failingListsEveryUnhealthyCheck() -> None:

@@ -105,6 +105,8 @@ class PeriodicCheck(Service):
 
     def _failed(self, failure: Failure) -> None:
         self._running = None
+        if not self.running:
+            return  # cancelled by stopService
         error = failure.getErrorMessage() or repr(failure.value)
         self.log.error("health check {name} failed: {error}", name=self.name,
                        error=error)
