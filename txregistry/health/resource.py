@@ -42,8 +42,9 @@ class HealthStatusResource(Resource):
 
 def debugRoot(health: HealthRegistry) -> IResource:
     """
-    The debug listener's resource tree: C{/debug/health} (a place for
-    C{/metrics} to join it).
+    The debug listener's resource tree: C{/debug/health}.  Prometheus'
+    C{/metrics} (C{http.debug.prometheus}, refused at start for now) is to
+    be put here, at C{prometheus_path}.
     """
     root = Resource()
     debug = Resource()
