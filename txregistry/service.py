@@ -10,6 +10,7 @@ import signal
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from prometheus_client.twisted import MetricsResource
 from twisted.application.service import MultiService
 from twisted.internet.endpoints import serverFromString
 from twisted.logger import Logger
@@ -19,6 +20,7 @@ from txregistry.api.uploadstate import UploadStateSigner
 from txregistry.auth.factory import checkAuth, makeAccessController
 from txregistry.config import Configuration
 from txregistry.config.listen import listen_endpoint
+from txregistry.config.model import DebugConfig
 from txregistry.health.factory import makeChecks
 from txregistry.health.registry import HealthRegistry
 from txregistry.health.resource import UnhealthyGate, debugRoot
@@ -27,6 +29,7 @@ from txregistry.http.limit import ConnectionLimit
 from txregistry.http.site import RegistrySite
 from txregistry.interfaces import IStorageDriver
 from txregistry.memory import tuneAllocator
+from txregistry.metrics import Metrics
 from txregistry.reuseport import SharedListeners
 from txregistry.startup import ListeningService, describedEndpoints
 from txregistry.storage.driver.factory import makeDriver
@@ -205,15 +208,19 @@ def makeApp(config: Configuration, driver: IStorageDriver, reactor: Any) -> Regi
                        makeAccessController(config.auth, reactor))
 
 
-def _debugListener(addr: str, health: HealthRegistry, reactor: Any) -> ListeningService:
+def _debugListener(debug: DebugConfig, health: HealthRegistry, metrics: Metrics | None,
+                   reactor: Any) -> ListeningService:
     """
     The debug listener on C{http.debug.addr}, serving C{/debug/health}
-    (L{txregistry.health.resource.debugRoot}) without an access log.  With
-    several workers, worker 1 alone serves it (reporting its own checks).
+    (L{txregistry.health.resource.debugRoot}) and C{metrics} (if enabled)
+    without an access log.  With several workers, worker 1 alone serves it
+    (reporting its own checks and requests).
     """
-    description = listen_endpoint("tcp", addr)
+    description = listen_endpoint("tcp", debug.addr)
+    exposition = None if metrics is None else MetricsResource(metrics.registry)
     return ListeningService(description, serverFromString(reactor, description),
-                            RegistrySite(debugRoot(health), accessLog=False))
+                            RegistrySite(debugRoot(health, exposition, debug.prometheus_path),
+                                         accessLog=False))
 
 
 def _makeTree(
@@ -251,15 +258,19 @@ def _makeTree(
     if checks:
         resource = UnhealthyGate(resource, health)
     debug = config.http.debug
+    metrics = None
     if purge and debug is not None and debug.addr:
-        _debugListener(debug.addr, health, reactor).setServiceParent(top)
+        if debug.prometheus_enabled:
+            metrics = Metrics()
+        _debugListener(debug, health, metrics, reactor).setServiceParent(top)
 
     connections = ConnectionLimit(config.http.maxconnections, reactor)
     site = RegistrySite(resource,
                         accessLog=not config.log.accesslog_disabled,
                         headerTimeout=config.http.headertimeout.total_seconds(),
                         connectionLimit=connections,
-                        connections=tracked if drainTimeout else None)
+                        connections=tracked if drainTimeout else None,
+                        metrics=metrics)
     listeners = build_listeners(config, descriptions, reactor,
                                 describedEndpoints(makeEndpoint))
     for description, endpoint in zip(descriptions, listeners.endpoints, strict=True):

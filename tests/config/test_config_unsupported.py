@@ -42,10 +42,6 @@ CASES = [
         "http:\n  tls:\n    letsencrypt:\n      cachefile: /c\n      email: a@b.c\n",
         "http.tls.letsencrypt: Let's Encrypt is not supported yet",
     ),
-    (
-        "http:\n  debug:\n    addr: localhost:5001\n    prometheus:\n      enabled: true\n",
-        "http.debug.prometheus.enabled: serving Prometheus metrics is not supported yet",
-    ),
     ("http:\n  h2c:\n    enabled: true\n", "http.h2c.enabled: HTTP/2 over cleartext"),
     (
         "validation:\n  manifests:\n    indexes:\n      platforms: none\n",

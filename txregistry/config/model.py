@@ -204,8 +204,8 @@ class DebugConfig:
     C{http.debug}: the debug listener (C{/debug/health}).
 
     @ivar addr: C{HOST:PORT} of the debug listener; empty for none.
-    @ivar prometheus_enabled: C{http.debug.prometheus.enabled} (not
-        supported yet).
+    @ivar prometheus_enabled: C{http.debug.prometheus.enabled}: serve
+        Prometheus metrics on the debug listener, at C{prometheus_path}.
     """
 
     addr: str = ""

@@ -56,8 +56,6 @@ def unsupported(config: Configuration) -> Iterator[ConfigError]:
     http = config.http
     if http.tls is not None and http.tls.letsencrypt is not None:
         yield error(("http", "tls", "letsencrypt"), "Let's Encrypt")
-    if http.debug is not None and http.debug.prometheus_enabled:
-        yield error(("http", "debug", "prometheus", "enabled"), "serving Prometheus metrics")
     if http.prefix not in ("", "/"):
         yield error(("http", "prefix"), "serving under a path prefix")
     if http.h2c_enabled:

@@ -40,16 +40,27 @@ class HealthStatusResource(Resource):
         return respondJSON(request, failing, 503 if failing else 200)
 
 
-def debugRoot(health: HealthRegistry) -> IResource:
+def debugRoot(health: HealthRegistry, metrics: IResource | None = None,
+              metricsPath: str = "/metrics") -> IResource:
     """
-    The debug listener's resource tree: C{/debug/health}.  Prometheus'
-    C{/metrics} (C{http.debug.prometheus}, refused at start for now) is to
-    be put here, at C{prometheus_path}.
+    The debug listener's resource tree: C{/debug/health}, and C{metrics}
+    (Prometheus' exposition, C{http.debug.prometheus}) at C{metricsPath}
+    if given.
     """
     root = Resource()
     debug = Resource()
     root.putChild(b"debug", debug)
     debug.putChild(b"health", HealthStatusResource(health))
+    if metrics is not None:
+        segments = metricsPath.strip("/").encode("utf-8").split(b"/")
+        parent = root
+        for segment in segments[:-1]:
+            child = parent.children.get(segment)
+            if child is None:
+                child = Resource()
+                parent.putChild(segment, child)
+            parent = child
+        parent.putChild(segments[-1], metrics)
     return root
 
 

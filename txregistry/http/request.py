@@ -49,9 +49,12 @@ class StreamingRequest(Request):
 
     @ivar body: the L{RequestBody} of a streamed request, else L{None} (the
         body is then in C{content}, as usual).
+    @ivar dispatchedAt: when the request was dispatched to its resource, if
+        its site keeps metrics (see L{txregistry.http.site.RegistrySite}).
     """
 
     body: RequestBody | None = None
+    dispatchedAt: float | None = None
     _dispatched = False
     _channelDone = False
     _finishPending = False

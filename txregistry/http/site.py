@@ -16,6 +16,7 @@ from txregistry.http.drain import Connections
 from txregistry.http.h2 import RegistryProtocol
 from txregistry.http.limit import ConnectionLimit
 from txregistry.http.request import RegistryChannel, StreamingRequest
+from txregistry.metrics import Metrics
 
 # Requests whose bodies go to the handler as they arrive: blob upload
 # chunks and manifests (refused past their size limit without being read).
@@ -47,6 +48,7 @@ class RegistrySite(Site):
                  headerTimeout: float | None = None,
                  connectionLimit: ConnectionLimit | None = None,
                  connections: Connections | None = None,
+                 metrics: Metrics | None = None,
                  **kwargs: Any) -> None:
         """
         @param resource: the root resource.
@@ -58,19 +60,29 @@ class RegistrySite(Site):
             over its cap; or L{None}.
         @param connections: tracks the open connections, to drain them at
             shutdown; or L{None}.
+        @param metrics: counts each request once it is done; or L{None}.
         """
         super().__init__(resource, **kwargs)
         self._accessLog = accessLog
         self._headerTimeout = headerTimeout
         self._connectionLimit = connectionLimit
         self._connections = connections
+        self._metrics = metrics
+
+    def getResourceFor(self, request: Any) -> Any:
+        if self._metrics is not None:
+            request.dispatchedAt = self.reactor.seconds()
+        return super().getResourceFor(request)
 
     def log(self, request: Any) -> None:
         """
-        Log the request's line in the combined format, to C{logPath} if
-        given, else as an event carrying its fields (see
-        L{txregistry.http.accesslog}).
+        Count the request in the metrics (if any), and log its line in the
+        combined format, to C{logPath} if given, else as an event carrying
+        its fields (see L{txregistry.http.accesslog}).
         """
+        metrics = self._metrics
+        if metrics is not None and request.dispatchedAt is not None:
+            metrics.requestDone(request, self.reactor.seconds() - request.dispatchedAt)
         if not self._accessLog:
             return
         if self.logPath is not None:

@@ -1,0 +1,116 @@
+"""
+Tests for L{txregistry.metrics}: the route names requests are counted
+under, and the counts a L{RegistrySite} keeps of the requests it serves on
+127.0.0.1.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+import pytest_twisted
+import treq
+from prometheus_client.twisted import MetricsResource
+from twisted.internet import reactor
+from twisted.web.resource import Resource
+
+from txregistry.health.registry import HealthRegistry
+from txregistry.health.resource import debugRoot
+from txregistry.http.site import RegistrySite
+from txregistry.metrics import ROUTES, Metrics, routeOf
+
+
+@pytest.mark.parametrize("path, route", [
+    (b"/v2/", "base"),
+    (b"/v2", "base"),
+    (b"/v2/_catalog", "catalog"),
+    (b"/v2/library/ubuntu/tags/list", "tags"),
+    (b"/v2/a/b/c/manifests/latest", "manifest"),
+    (b"/v2/a/manifests/sha256:" + b"0" * 64, "manifest"),
+    (b"/v2/a/blobs/sha256:" + b"0" * 64, "blob"),
+    (b"/v2/a/blobs/uploads/", "upload"),
+    (b"/v2/a/blobs/uploads/5a7e", "upload"),
+    (b"/v2/blobs/blobs/uploads/x", "upload"),
+    (b"/v2/a/referrers/sha256:" + b"0" * 64, "referrers"),
+    (b"/v2/_catalog/manifests/x", "manifest"),
+    (b"/", "other"),
+    (b"/v2/a/b", "other"),
+    (b"/debug/health", "other"),
+])
+def test_routeOf(path: bytes, route: str) -> None:
+    """Each path is counted under its route's name, never the repository's."""
+    assert routeOf(path) == route
+    assert route in ROUTES
+
+
+class Echo(Resource):
+    """
+    Answers C{hello} (200), or 404 under C{/v2/missing/}.
+    """
+
+    isLeaf = True
+
+    def render(self, request: Any) -> bytes:
+        if request.path.startswith(b"/v2/missing/"):
+            request.setResponseCode(404)
+        request.content.read()
+        return b"hello"
+
+
+async def call(site: RegistrySite, method: str, path: str, body: bytes = b"") -> None:
+    """
+    Make C{method path} with C{body} to C{site}, served on 127.0.0.1.
+    """
+    port = reactor.listenTCP(0, site, interface="127.0.0.1")  # type: ignore[attr-defined]
+    try:
+        response = await treq.request(
+            method, f"http://127.0.0.1:{port.getHost().port}{path}", data=body or None,
+            persistent=False)
+        await response.content()
+    finally:
+        await port.stopListening()
+
+
+@pytest_twisted.ensureDeferred
+async def test_requestsCounted() -> None:
+    """A site with metrics counts each request once under its method, route
+    and status, observes its latency, and adds the bytes it received and
+    sent."""
+    metrics = Metrics()
+    site = RegistrySite(Echo(), accessLog=False, metrics=metrics)
+    for _ in range(3):
+        await call(site, "GET", "/v2/library/app/manifests/latest")
+    await call(site, "GET", "/v2/missing/manifests/latest")
+    await call(site, "PUT", "/v2/library/app/tags/list", b"x" * 100)
+    value = metrics.registry.get_sample_value
+    assert value("registry_http_requests_total",
+                 {"method": "GET", "route": "manifest", "code": "200"}) == 3
+    assert value("registry_http_requests_total",
+                 {"method": "GET", "route": "manifest", "code": "404"}) == 1
+    assert value("registry_http_requests_total",
+                 {"method": "PUT", "route": "tags", "code": "200"}) == 1
+    assert value("registry_http_request_duration_seconds_count",
+                 {"method": "GET", "route": "manifest"}) == 4
+    assert value("registry_http_sent_bytes_total") == 5 * len(b"hello")
+    assert value("registry_http_received_bytes_total") == 100
+
+
+@pytest_twisted.ensureDeferred
+async def test_metricsPath() -> None:
+    """The debug root serves the metrics at the configured path, nested or
+    not, beside /debug/health."""
+    metrics = Metrics()
+    root = debugRoot(HealthRegistry(), MetricsResource(metrics.registry), "/debug/prom/metrics")
+    port = reactor.listenTCP(0, RegistrySite(root, accessLog=False),  # type: ignore[attr-defined]
+                             interface="127.0.0.1")
+    try:
+        base = f"http://127.0.0.1:{port.getHost().port}"
+        response = await treq.get(f"{base}/debug/prom/metrics", persistent=False)
+        assert response.code == 200
+        assert b"registry_http_requests_total" in await response.content()
+        response = await treq.get(f"{base}/debug/health", persistent=False)
+        assert response.code == 200
+        await response.content()
+    finally:
+        await port.stopListening()

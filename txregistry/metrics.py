@@ -1,0 +1,101 @@
+"""
+The registry's Prometheus metrics (C{http.debug.prometheus}): requests by
+method, route and status, their latency, and the bytes pushed and pulled,
+each observed once per request when it finishes.
+
+Labels are bounded: a route is one of L{ROUTES}, never a repository's name;
+a method outside L{METHODS} is counted as C{OTHER}.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from prometheus_client import CollectorRegistry, Counter, Histogram
+
+#: The route names a request is counted under.
+ROUTES = ("base", "catalog", "tags", "manifest", "blob", "upload", "referrers", "other")
+
+#: The methods counted by name.
+METHODS = frozenset(["GET", "HEAD", "PUT", "POST", "PATCH", "DELETE", "OPTIONS"])
+
+_ROUTE = re.compile(
+    rb"^/v2/(?:(?P<catalog>_catalog)"
+    rb"|.+?/(?P<kind>tags/list|manifests|blobs/uploads|blobs|referrers)(?:/[^/]*)?)/?$",
+    re.DOTALL)
+_KINDS = {b"tags/list": "tags", b"manifests": "manifest", b"blobs/uploads": "upload",
+          b"blobs": "blob", b"referrers": "referrers"}
+
+
+def routeOf(path: bytes) -> str:
+    """
+    @param path: a request's path, without its query.
+    @return: the name of the route serving it, one of L{ROUTES}.
+    """
+    if path in (b"/v2", b"/v2/"):
+        return "base"
+    match = _ROUTE.match(path)
+    if match is None:
+        return "other"
+    if match["catalog"]:
+        return "catalog"
+    return _KINDS[match["kind"]]
+
+
+class Metrics:
+    """
+    The registry's metrics, in a registry of their own (not
+    C{prometheus_client}'s global one).
+
+    @ivar registry: the L{CollectorRegistry} the metrics are served from.
+    """
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        self._requests = Counter(
+            "registry_http_requests", "HTTP requests served, by method, route and status.",
+            ["method", "route", "code"], registry=self.registry)
+        self._latency = Histogram(
+            "registry_http_request_duration_seconds",
+            "Seconds from a request's dispatch to its response's end, by method and route.",
+            ["method", "route"], registry=self.registry)
+        self._received = Counter(
+            "registry_http_received_bytes", "Request body bytes received (pushed).",
+            registry=self.registry)
+        self._sent = Counter(
+            "registry_http_sent_bytes", "Response body bytes sent (pulled).",
+            registry=self.registry)
+
+    def requestDone(self, request: Any, seconds: float) -> None:
+        """
+        Count a finished request.
+
+        @param request: the L{txregistry.http.request.StreamingRequest}.
+        @param seconds: how long it took.
+        """
+        method = request.method.decode("ascii", "replace")
+        if method not in METHODS:
+            method = "OTHER"
+        route = routeOf(request.path)
+        self._requests.labels(method, route, str(request.code)).inc()
+        self._latency.labels(method, route).observe(seconds)
+        self._sent.inc(request.sentLength)
+        received = _receivedBytes(request)
+        if received:
+            self._received.inc(received)
+
+
+def _receivedBytes(request: Any) -> int:
+    """
+    @return: the bytes of the request's body read: those streamed to its
+        handler, else its C{Content-Length} (its body was read whole).
+    """
+    body = getattr(request, "body", None)
+    if body is not None:
+        return int(body.received)
+    length = request.getHeader(b"content-length")
+    try:
+        return max(int(length), 0) if length else 0
+    except ValueError:
+        return 0
