@@ -13,7 +13,9 @@ import pytest_twisted
 import treq
 from prometheus_client.twisted import MetricsResource
 from twisted.internet import reactor
+from twisted.internet.task import deferLater
 from twisted.web.resource import Resource
+from twisted.web.server import NOT_DONE_YET
 
 from txregistry.health.registry import HealthRegistry
 from txregistry.health.resource import debugRoot
@@ -112,5 +114,54 @@ async def test_metricsPath() -> None:
         response = await treq.get(f"{base}/debug/health", persistent=False)
         assert response.code == 200
         await response.content()
+    finally:
+        await port.stopListening()
+
+
+class Held(Resource):
+    """
+    Holds each request open until C{release} is called.
+    """
+
+    isLeaf = True
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.requests: list[Any] = []
+
+    def render(self, request: Any) -> object:
+        self.requests.append(request)
+        return NOT_DONE_YET
+
+    def release(self) -> None:
+        for request in self.requests:
+            request.write(b"done")
+            request.finish()
+
+
+@pytest_twisted.ensureDeferred
+async def test_uploadsInProgress() -> None:
+    """An upload request counts as in progress from its dispatch until it
+    ends; other requests do not count."""
+    metrics = Metrics()
+    held = Held()
+    site = RegistrySite(held, accessLog=False, metrics=metrics)
+    port = reactor.listenTCP(0, site, interface="127.0.0.1")  # type: ignore[attr-defined]
+    base = f"http://127.0.0.1:{port.getHost().port}"
+
+    def inProgress() -> float | None:
+        return metrics.registry.get_sample_value("registry_http_uploads_in_progress")
+
+    try:
+        responses = [treq.request("PATCH", f"{base}/v2/a/blobs/uploads/u1", data=b"x",
+                                  persistent=False),
+                     treq.get(f"{base}/v2/a/blobs/uploads/u1", persistent=False)]
+        while len(held.requests) < 2:
+            await deferLater(reactor, 0.01)
+        assert inProgress() == 1
+        held.release()
+        for response in responses:
+            await (await response).content()
+        assert inProgress() == 0
     finally:
         await port.stopListening()

@@ -12,13 +12,16 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 #: The route names a request is counted under.
 ROUTES = ("base", "catalog", "tags", "manifest", "blob", "upload", "referrers", "other")
 
 #: The methods counted by name.
 METHODS = frozenset(["GET", "HEAD", "PUT", "POST", "PATCH", "DELETE", "OPTIONS"])
+
+# The methods of the requests carrying an upload's data.
+_UPLOADING = frozenset([b"POST", b"PATCH", b"PUT"])
 
 _ROUTE = re.compile(
     rb"^/v2/(?:(?P<catalog>_catalog)"
@@ -66,6 +69,25 @@ class Metrics:
         self._sent = Counter(
             "registry_http_sent_bytes", "Response body bytes sent (pulled).",
             registry=self.registry)
+        self._uploading = Gauge(
+            "registry_http_uploads_in_progress",
+            "Upload requests (POST, PATCH, PUT of an upload) being served.",
+            registry=self.registry)
+        # The children of the labelled metrics, by label values: looked up
+        # here rather than by prometheus_client, which locks for each.
+        self._children: dict[tuple[str, str, int], tuple[Any, Any]] = {}
+
+    def requestStarted(self, request: Any) -> None:
+        """
+        Count an upload request in progress until it ends (finished or
+        lost).
+
+        @param request: the L{txregistry.http.request.StreamingRequest},
+            dispatched to its resource.
+        """
+        if request.method in _UPLOADING and routeOf(request.path) == "upload":
+            self._uploading.inc()
+            request.notifyFinish().addBoth(lambda _: self._uploading.dec())
 
     def requestDone(self, request: Any, seconds: float) -> None:
         """
@@ -78,8 +100,14 @@ class Metrics:
         if method not in METHODS:
             method = "OTHER"
         route = routeOf(request.path)
-        self._requests.labels(method, route, str(request.code)).inc()
-        self._latency.labels(method, route).observe(seconds)
+        key = (method, route, request.code)
+        children = self._children.get(key)
+        if children is None:
+            children = self._children[key] = (
+                self._requests.labels(method, route, str(request.code)),
+                self._latency.labels(method, route))
+        children[0].inc()
+        children[1].observe(seconds)
         self._sent.inc(request.sentLength)
         received = _receivedBytes(request)
         if received:

@@ -47,8 +47,8 @@ def requests(samples: dict[tuple[str, tuple[tuple[str, str], ...]], float],
 def test_scrape(registries: Registries, tmp_path: Path) -> None:
     """Requests to the main listener raise the request counter of their
     method, route and status by their number, a pushed and pulled blob adds
-    its bytes to those received and sent, and no label names the
-    repository."""
+    its bytes to those received and sent, no upload is left in progress,
+    and no label names the repository."""
     root = tmp_path / "root"
     process = make_txregistry(registries.tmp_path / "metrics", root)
     config = txregistry_config(root, process.port)
@@ -86,6 +86,7 @@ def test_scrape(registries: Registries, tmp_path: Path) -> None:
     sent = ("registry_http_sent_bytes_total", ())
     assert after[received] - before.get(received, 0) >= len(blob)
     assert after[sent] - before.get(sent, 0) >= len(blob)
+    assert after[("registry_http_uploads_in_progress", ())] == 0
     for _, labels in after:
         for _, value in labels:
             assert "secretrepo" not in value

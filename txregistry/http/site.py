@@ -72,6 +72,7 @@ class RegistrySite(Site):
     def getResourceFor(self, request: Any) -> Any:
         if self._metrics is not None:
             request.dispatchedAt = self.reactor.seconds()
+            self._metrics.requestStarted(request)
         return super().getResourceFor(request)
 
     def log(self, request: Any) -> None:
