@@ -14,6 +14,7 @@ import treq
 from prometheus_client.twisted import MetricsResource
 from twisted.internet import reactor
 from twisted.internet.task import deferLater
+from twisted.python.failure import Failure
 from twisted.web.resource import Resource
 from twisted.web.server import NOT_DONE_YET
 
@@ -21,6 +22,7 @@ from txregistry.health.registry import HealthRegistry
 from txregistry.health.resource import debugRoot
 from txregistry.http.site import RegistrySite
 from txregistry.metrics import ROUTES, Metrics, routeOf
+from txregistry.storage.driver.errors import PathNotFound
 
 
 @pytest.mark.parametrize("path, route", [
@@ -165,3 +167,16 @@ async def test_uploadsInProgress() -> None:
         assert inProgress() == 0
     finally:
         await port.stopListening()
+
+
+def test_storageCalls() -> None:
+    """Storage calls are observed by operation, and failed ones counted by
+    operation and error."""
+    metrics = Metrics()
+    metrics.storageCallEnded("stat", 0.5, None)
+    metrics.storageCallEnded("stat", 0.25, Failure(PathNotFound("inmemory", "/a")))
+    value = metrics.registry.get_sample_value
+    assert value("registry_storage_call_duration_seconds_count", {"operation": "stat"}) == 2
+    assert value("registry_storage_call_duration_seconds_sum", {"operation": "stat"}) == 0.75
+    assert value("registry_storage_errors_total",
+                 {"operation": "stat", "error": "PathNotFound"}) == 1

@@ -1,7 +1,9 @@
 """
 The registry's Prometheus metrics (C{http.debug.prometheus}): requests by
 method, route and status, their latency, and the bytes pushed and pulled,
-each observed once per request when it finishes.
+each observed once per request when it finishes; upload requests in
+progress; the storage driver's calls by operation, their latency and
+errors.
 
 Labels are bounded: a route is one of L{ROUTES}, never a repository's name;
 a method outside L{METHODS} is counted as C{OTHER}.
@@ -13,6 +15,7 @@ import re
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from twisted.python.failure import Failure
 
 #: The route names a request is counted under.
 ROUTES = ("base", "catalog", "tags", "manifest", "blob", "upload", "referrers", "other")
@@ -73,9 +76,33 @@ class Metrics:
             "registry_http_uploads_in_progress",
             "Upload requests (POST, PATCH, PUT of an upload) being served.",
             registry=self.registry)
+        self._storageCalls = Histogram(
+            "registry_storage_call_duration_seconds",
+            "Seconds of the storage driver's calls, by operation.",
+            ["operation"], registry=self.registry)
+        self._storageErrors = Counter(
+            "registry_storage_errors", "Storage driver calls that failed, by operation and error.",
+            ["operation", "error"], registry=self.registry)
         # The children of the labelled metrics, by label values: looked up
         # here rather than by prometheus_client, which locks for each.
         self._children: dict[tuple[str, str, int], tuple[Any, Any]] = {}
+        self._operations: dict[str, Any] = {}
+
+    def storageCallEnded(self, operation: str, seconds: float, failure: Failure | None) -> None:
+        """
+        Count a storage driver call (a
+        L{txregistry.storage.driver.base.CallObserver}).
+
+        @param operation: the driver method's name.
+        @param seconds: how long it took.
+        @param failure: what it failed with, or L{None}.
+        """
+        child = self._operations.get(operation)
+        if child is None:
+            child = self._operations[operation] = self._storageCalls.labels(operation)
+        child.observe(seconds)
+        if failure is not None:
+            self._storageErrors.labels(operation, type(failure.value).__name__).inc()
 
     def requestStarted(self, request: Any) -> None:
         """

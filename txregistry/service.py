@@ -246,7 +246,11 @@ def _makeTree(
     drainTimeout = config.http.draintimeout.total_seconds()
     tracked = Connections(reactor)
     top = DrainingService(tracked, drainTimeout) if drainTimeout else MultiService()
-    storage = makeDriver(config.storage, reactor)
+    debug = config.http.debug
+    serveDebug = purge and debug is not None and bool(debug.addr)
+    metrics = Metrics() if serveDebug and debug is not None and debug.prometheus_enabled else None
+    storage = makeDriver(config.storage, reactor,
+                         None if metrics is None else metrics.storageCallEnded)
     for child in storage.services:
         child.setServiceParent(top)
 
@@ -257,11 +261,7 @@ def _makeTree(
     resource = makeApp(config, storage.driver, reactor).resource()
     if checks:
         resource = UnhealthyGate(resource, health)
-    debug = config.http.debug
-    metrics = None
-    if purge and debug is not None and debug.addr:
-        if debug.prometheus_enabled:
-            metrics = Metrics()
+    if serveDebug and debug is not None:
         _debugListener(debug, health, metrics, reactor).setServiceParent(top)
 
     connections = ConnectionLimit(config.http.maxconnections, reactor)

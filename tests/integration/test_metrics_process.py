@@ -44,11 +44,20 @@ def requests(samples: dict[tuple[str, tuple[tuple[str, str], ...]], float],
     return samples.get(key, 0)
 
 
+def storageCalls(samples: dict[tuple[str, tuple[tuple[str, str], ...]], float]) -> float:
+    """
+    @return: the storage driver calls counted, of every operation.
+    """
+    return sum(value for (name, _), value in samples.items()
+               if name == "registry_storage_call_duration_seconds_count")
+
+
 def test_scrape(registries: Registries, tmp_path: Path) -> None:
     """Requests to the main listener raise the request counter of their
     method, route and status by their number, a pushed and pulled blob adds
     its bytes to those received and sent, no upload is left in progress,
-    and no label names the repository."""
+    the storage driver's calls are counted, and no label names the
+    repository."""
     root = tmp_path / "root"
     process = make_txregistry(registries.tmp_path / "metrics", root)
     config = txregistry_config(root, process.port)
@@ -87,6 +96,7 @@ def test_scrape(registries: Registries, tmp_path: Path) -> None:
     assert after[received] - before.get(received, 0) >= len(blob)
     assert after[sent] - before.get(sent, 0) >= len(blob)
     assert after[("registry_http_uploads_in_progress", ())] == 0
+    assert storageCalls(after) > storageCalls(before)
     for _, labels in after:
         for _, value in labels:
             assert "secretrepo" not in value

@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 from twisted.internet.defer import Deferred, fail, succeed
+from twisted.internet.task import Clock
 from zope.interface.verify import verifyObject
 
 from txregistry.interfaces import IFileReader, IFileWriter, IStorageDriver
@@ -134,3 +135,37 @@ def test_writerAndReaderErrorsNormalised() -> None:
     checked.reader("/a", 0).addCallback(readers.append)
     assert verifyObject(IFileReader, readers[0])
     assert isinstance(failure(readers[0].read(10)), UnexpectedError)
+
+
+class HeldDriver(InMemoryDriver):
+    """
+    An in-memory driver whose C{getContent} answers when C{answer} fires.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.answer: Deferred[None] = Deferred()
+
+    def getContent(self, path: str) -> Deferred[bytes]:
+        return self.answer.addCallback(lambda _: super(HeldDriver, self).getContent(path))
+
+
+def test_observer() -> None:
+    """Each call to the wrapped driver is told to the observer once it ends,
+    with its operation, its seconds by the clock and its failure (after
+    normalising); a refused path is not a call."""
+    clock = Clock()
+    calls: list[tuple[str, float, type[BaseException] | None]] = []
+    driver = HeldDriver()
+    checked = CheckedDriver(
+        driver, lambda op, seconds, f: calls.append(
+            (op, seconds, None if f is None else type(f.value))), clock)
+    checked.putContent("/a", b"x")
+    d = checked.getContent("/missing")
+    clock.advance(2)
+    assert calls == [("putContent", 0, None)]
+    driver.answer.callback(None)
+    assert isinstance(failure(d), PathNotFound)
+    assert calls[1] == ("getContent", 2, PathNotFound)
+    assert isinstance(failure(checked.getContent("a")), InvalidPath)
+    assert len(calls) == 2

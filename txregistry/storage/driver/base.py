@@ -18,6 +18,7 @@ from collections.abc import Callable
 from typing import Any, TypeVar, cast
 
 from twisted.internet.defer import Deferred, fail, maybeDeferred
+from twisted.internet.interfaces import IReactorTime
 from twisted.python.failure import Failure
 from zope.interface import alsoProvides, implementer
 
@@ -36,6 +37,10 @@ _PATH = re.compile(r"(?:/(?!\.\.?(?:/|\Z))[A-Za-z0-9._-]+)+")
 Paths = list[str]
 Infos = list[FileInfo]
 T = TypeVar("T")
+
+#: Told of each storage call once it ends: its operation's name, its
+#: seconds, and the failure it ended with or L{None}.
+CallObserver = Callable[[str, float, "Failure | None"], object]
 
 
 def isValidName(name: str) -> bool:
@@ -74,19 +79,38 @@ class CheckedDriver:
     @ivar name: the wrapped driver's name.
     """
 
-    def __init__(self, driver: IStorageDriver) -> None:
+    def __init__(self, driver: IStorageDriver, observer: CallObserver | None = None,
+                 clock: IReactorTime | None = None) -> None:
         """
         @param driver: the driver to check calls for.
+        @param observer: told of each call to C{driver} once it ends (the
+            calls of its readers and writers excepted); or L{None}.
+        @param clock: times the calls for C{observer}.
         """
         self._driver = driver
         self.name: str = driver.name
+        self._observer = observer
+        self._clock = clock
 
     def _call(self, method: Callable[..., Deferred[T]], paths: tuple[str, ...], *args: Any,
               allowRoot: bool = False) -> Deferred[T]:
         for path in paths:
             if not isValidPath(path, allowRoot):
                 return fail(InvalidPath(self.name, path))
-        return _guard(self.name, method, *paths, *args)
+        return self._observed(method, *paths, *args)
+
+    def _observed(self, method: Callable[..., Deferred[T]], *args: Any) -> Deferred[T]:
+        observer, clock = self._observer, self._clock
+        if observer is None or clock is None:
+            return _guard(self.name, method, *args)
+        started = clock.seconds()
+
+        def ended(result: Any) -> Any:
+            observer(method.__name__, clock.seconds() - started,
+                     result if isinstance(result, Failure) else None)
+            return result
+
+        return _guard(self.name, method, *args).addBoth(ended)
 
     def getContent(self, path: str) -> Deferred[bytes]:
         return self._call(self._driver.getContent, (path,))
@@ -95,7 +119,7 @@ class CheckedDriver:
         for path in paths:
             if not isValidPath(path):
                 return fail(InvalidPath(self.name, path))
-        return _guard(self.name, self._driver.getContents, list(paths))
+        return self._observed(self._driver.getContents, list(paths))
 
     def putContent(self, path: str, content: bytes, durable: bool = True) -> Deferred[None]:
         return self._call(self._driver.putContent, (path,), content, durable)

@@ -15,7 +15,7 @@ from twisted.internet.defer import Deferred
 from twisted.python.threadpool import ThreadPool
 
 from txregistry.interfaces import IStorageDriver
-from txregistry.storage.driver.base import CheckedDriver
+from txregistry.storage.driver.base import CallObserver, CheckedDriver
 from txregistry.storage.driver.filesystem import FilesystemDriver
 from txregistry.storage.driver.inmemory import InMemoryDriver
 from txregistry.storage.driver.uploadmemory import UploadMemory
@@ -82,19 +82,23 @@ def _makeRoot(root: str) -> None:
                          f"{e.strerror or e}{where}") from None
 
 
-def makeDriver(storage: Any, reactor: Any) -> StorageDriverSetup:
+def makeDriver(storage: Any, reactor: Any,
+               observer: CallObserver | None = None) -> StorageDriverSetup:
     """
     @param storage: the C{storage} configuration: its C{driver} is
         C{"filesystem"} or C{"inmemory"}; for C{"filesystem"}, its
         C{filesystem} has C{rootdirectory} (absolute; created if missing),
         C{maxthreads} and C{uploadmemory}.  Where inotify works, its links are cached
         (L{WatchedDriver}).
-    @param reactor: the reactor the driver delivers results in.
+    @param reactor: the reactor the driver delivers results in, and the
+        clock timing its calls for C{observer}.
+    @param observer: told of each of the driver's calls once it ends (see
+        L{CheckedDriver}); or L{None}.
     @raise ValueError: if the driver is unknown, or the root directory
         cannot be created.
     """
     if storage.driver == "inmemory":
-        return StorageDriverSetup(CheckedDriver(InMemoryDriver()))
+        return StorageDriverSetup(CheckedDriver(InMemoryDriver(), observer, reactor))
     if storage.driver == "filesystem":
         config = storage.filesystem
         _makeRoot(config.rootdirectory)
@@ -112,6 +116,6 @@ def makeDriver(storage: Any, reactor: Any) -> StorageDriverSetup:
             files = WatchedFiles(inotify, defaultCapacity())
             driver = WatchedDriver(driver, config.rootdirectory, files)
             services.append(WatchService(files, reactor))
-        return StorageDriverSetup(CheckedDriver(driver), services,
+        return StorageDriverSetup(CheckedDriver(driver, observer, reactor), services,
                                   filesystem.removeTemporaries)
     raise ValueError(f"unknown storage driver: {storage.driver!r}")
