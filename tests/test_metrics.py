@@ -170,13 +170,16 @@ async def test_uploadsInProgress() -> None:
 
 
 def test_storageCalls() -> None:
-    """Storage calls are observed by operation, and failed ones counted by
-    operation and error."""
+    """Storage calls are observed by operation into cumulative buckets, and
+    failed ones counted by operation and error."""
     metrics = Metrics()
     metrics.storageCallEnded("stat", 0.5, None)
     metrics.storageCallEnded("stat", 0.25, Failure(PathNotFound("inmemory", "/a")))
     value = metrics.registry.get_sample_value
     assert value("registry_storage_call_duration_seconds_count", {"operation": "stat"}) == 2
     assert value("registry_storage_call_duration_seconds_sum", {"operation": "stat"}) == 0.75
+    for le, count in [("0.1", 0), ("0.25", 1), ("0.5", 2), ("+Inf", 2)]:
+        assert value("registry_storage_call_duration_seconds_bucket",
+                     {"operation": "stat", "le": le}) == count
     assert value("registry_storage_errors_total",
                  {"operation": "stat", "error": "PathNotFound"}) == 1
