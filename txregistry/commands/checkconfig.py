@@ -35,8 +35,8 @@ def plain(value: Any) -> Any:
         L{SECRET_KEY} replaced by L{MASK} (unless unset or empty).
     """
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return nested({f.name: plain({f.name: getattr(value, f.name)})[f.name]
-                       for f in dataclasses.fields(value)})
+        return nested(plain({f.name: getattr(value, f.name)
+                             for f in dataclasses.fields(value)}))
     if isinstance(value, dict):
         return {str(key): MASK if SECRET_KEY.search(str(key)) and item not in (None, "")
                 else plain(item)
