@@ -19,7 +19,7 @@ from importlib.metadata import PackageNotFoundError, version
 from typing import IO, Any, NoReturn
 
 from twisted.internet import task
-from twisted.internet.defer import Deferred
+from twisted.internet.defer import Deferred, maybeDeferred
 
 from txregistry.commands import checkconfig
 from txregistry.commands.du import du
@@ -122,13 +122,7 @@ async def withStorage(reactor: Any, config: Any, job: StorageJob,
         return 1
     finally:
         for service in reversed(storage.services):
-            await Deferred.fromCoroutine(_stopped(service))
-
-
-async def _stopped(service: Any) -> None:
-    result = service.stopService()
-    if isinstance(result, Deferred):
-        await result
+            await maybeDeferred(service.stopService)
 
 
 def main(argv: list[str] | None = None, stdout: IO[str] | None = None,
