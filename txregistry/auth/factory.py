@@ -42,17 +42,18 @@ def checkAuth(auth: AuthConfig | None) -> None:
         return
     keys = ("auth", auth.provider)
     options = auth.parameters
+    loaded: dict[str, Any] = {}
     for key, load in _FILE_LOADERS.items():
         path = options.get(key)
         if path:
             try:
-                load(str(path))
+                loaded[key] = load(str(path))
             except ValueError as e:
                 raise ConfigError((*keys, key), str(e)) from None
     if auth.provider != "token":
         return
     try:
-        TrustedKeys.load(str(options["rootcertbundle"]), str(options["jwks"]))
+        TrustedKeys.combine(loaded.get("rootcertbundle", []), loaded.get("jwks", {}))
     except KeyFileError as e:
         raise ConfigError(keys, str(e)) from None
     for index, algorithm in enumerate(cast(list[str], options["signingalgorithms"])):

@@ -132,12 +132,22 @@ class TrustedKeys:
             (distribution: I{token auth requires at least one token
             signing key}).
         """
-        roots = loadRootCertBundle(rootcertbundle) if rootcertbundle else []
+        return cls.combine(loadRootCertBundle(rootcertbundle) if rootcertbundle else [],
+                           loadJWKS(jwks) if jwks else {})
+
+    @classmethod
+    def combine(cls, roots: list[x509.Certificate],
+                jwks: dict[str, PublicKey]) -> TrustedKeys:
+        """
+        Trust the keys of loaded files (L{loadRootCertBundle},
+        L{loadJWKS}).
+
+        @raise KeyFileError: if together they hold no key.
+        """
         byID: dict[str, PublicKey] = {
             thumbprint(root.public_key()): root.public_key()  # type: ignore[misc]
             for root in roots}
-        if jwks:
-            byID.update(loadJWKS(jwks))
+        byID.update(jwks)
         if not byID:
             raise KeyFileError("token auth requires at least one token signing key")
         return cls(tuple(roots), byID)
