@@ -100,6 +100,10 @@ PRIVATE_NAMES: dict[str, tuple[str, ...]] = {
         "twisted.internet.abstract:FileDescriptor.SEND_LIMIT",
         "twisted.web.http:Request._disconnected",
     ),
+    "txregistry.http.site": (
+        "twisted.web.http:HTTPFactory._logDateTime",
+        "twisted.web.http:HTTPFactory._logFormatter",
+    ),
     "txregistry.tls.transport": (
         "OpenSSL.SSL:Connection._from_ssl",
         "OpenSSL.SSL:Connection._ssl",

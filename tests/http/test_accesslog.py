@@ -6,9 +6,14 @@ as distribution names them, escaped.
 from __future__ import annotations
 
 from twisted.internet.address import IPv4Address
+from twisted.internet.task import Clock
+from twisted.logger import capturedLogs
+from twisted.web.http import combinedLogFormatter, datetimeToLogString
+from twisted.web.resource import Resource
 from twisted.web.test.requesthelper import DummyRequest
 
 from txregistry.http.accesslog import requestFields
+from txregistry.http.site import RegistrySite
 
 DIGEST = "sha256:" + "a" * 64
 
@@ -54,3 +59,33 @@ def test_escaped() -> None:
     """Values from the request are escaped: no field can hold a line break."""
     fields = requestFields(request(b"GET", b"/v2/x\r\ny/tags/list", b"a\x1bb"))
     assert fields["vars.name"] == "x\\r\\ny" and fields["http.request.useragent"] == "a\\x1bb"
+
+
+def test_siteLogsEventWithCachedDate() -> None:
+    """
+    Without a C{logPath}, a site logs each request as an event carrying its
+    line, made by the site's log formatter from the date Twisted caches each
+    second (not one formatted per request), and its fields.
+    """
+    clock = Clock()
+    clock.advance(86400)
+    dates: list[str] = []
+
+    def formatter(timestamp: str, request: object) -> str:
+        dates.append(timestamp)
+        return combinedLogFormatter(timestamp, request)
+
+    site = RegistrySite(Resource(), reactor=clock, logFormatter=formatter)
+    site.startFactory()
+    clock.advance(0.5)
+    r = request(b"GET", b"/v2/a/manifests/v1", b"skopeo")
+    r.code, r.sentLength = 200, 5
+    with capturedLogs() as events:
+        site.log(r)
+    cached = site._logDateTime
+    site.stopFactory()
+    assert dates == [datetimeToLogString(86400)] and dates[0] is cached
+    [event] = [e for e in events if "line" in e]
+    assert event["line"] == combinedLogFormatter(dates[0], r)
+    assert event["fields"]["vars.reference"] == "v1"
+    assert event["fields"]["http.response.status"] == "200"

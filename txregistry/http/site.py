@@ -8,7 +8,7 @@ import re
 from typing import Any
 
 from twisted.logger import Logger
-from twisted.web.http import combinedLogFormatter, datetimeToLogString
+from twisted.web.http import datetimeToLogString
 from twisted.web.server import Site
 
 from txregistry.http.accesslog import requestFields
@@ -78,8 +78,8 @@ class RegistrySite(Site):
     def log(self, request: Any) -> None:
         """
         Count the request in the metrics (if any), and log its line in the
-        combined format, to C{logPath} if given, else as an event carrying
-        its fields (see L{txregistry.http.accesslog}).
+        site's log format (combined by default), to C{logPath} if given, else
+        as an event carrying its fields (see L{txregistry.http.accesslog}).
         """
         metrics = self._metrics
         if metrics is not None and request.dispatchedAt is not None:
@@ -91,10 +91,11 @@ class RegistrySite(Site):
         else:
             fields = requestFields(request)
             fields["http.response.status"] = str(request.code)
+            # The date Twisted caches each second (from startFactory on),
+            # rather than one formatted per request.
+            date = self._logDateTime or datetimeToLogString(self.reactor.seconds())
             self._accessLogger.info(
-                "{line}", line=combinedLogFormatter(
-                    datetimeToLogString(self.reactor.seconds()), request),
-                fields=fields)
+                "{line}", line=self._logFormatter(date, request), fields=fields)
 
     def stopFactory(self) -> None:
         # Called once the listeners stop: while connections drain, their
