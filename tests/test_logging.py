@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import io
 import json
+from typing import Any
 
 import pytest
+from twisted.internet.defer import Deferred
 from twisted.logger import Logger
 
-from txregistry.logging import loggable, makeObserver
+from txregistry.logging import eventFields, loggable, makeObserver, runWithFields
 
 
 @pytest.mark.parametrize(("value", "logged"), [
@@ -60,3 +62,44 @@ def test_logstash() -> None:
     assert record["@version"] == "1" and record["@timestamp"]
     assert record["message"] == "hello 1" and record["level"] == "warning"
     assert record["service"] == "registry" and "msg" not in record and "time" not in record
+
+
+def test_requestFieldsOnEveryLine() -> None:
+    """
+    A line logged in L{runWithFields}, or later by a coroutine started
+    there and resumed from elsewhere, carries the fields; the event's own
+    win; a line logged outside carries none.
+    """
+    stream = io.StringIO()
+    log = Logger(namespace="test", observer=makeObserver(stream, "info", "json", {}))
+    arrived: Deferred[None] = Deferred()
+
+    async def handle() -> None:
+        log.warn("before")
+        await arrived
+        log.error("after", fields={"vars.name": "own"})
+
+    started = runWithFields(lambda: {"http.request.id": "r1", "vars.name": "a"},
+                            lambda: Deferred.fromCoroutine(handle()))
+    log.info("elsewhere")
+    arrived.callback(None)
+    assert started.called
+    before, elsewhere, after = (json.loads(line) for line in stream.getvalue().splitlines())
+    assert (before["http.request.id"], before["vars.name"]) == ("r1", "a")
+    assert "http.request.id" not in elsewhere
+    assert (after["http.request.id"], after["vars.name"]) == ("r1", "own")
+
+
+def test_fieldsAskedWhenLogged() -> None:
+    """The fields are asked for each line, so a value set on the way (a user) shows from then on."""
+    current = {"http.request.id": "r2"}
+    seen: list[dict[str, Any]] = []
+
+    def handle() -> None:
+        seen.append(eventFields({}))
+        current["auth.user.name"] = "alice"
+        seen.append(eventFields({}))
+
+    runWithFields(lambda: current, handle)
+    assert seen == [{"http.request.id": "r2"},
+                    {"http.request.id": "r2", "auth.user.name": "alice"}]

@@ -11,6 +11,13 @@ and C{--logfile} / C{--nodaemon} choose where lines go as usual.
 
 Every value a log line takes from a request (a user name, a path, a header)
 goes through L{loggable} first, so that a client cannot forge log lines.
+
+Lines logged while a request is handled carry its fields (its id, client,
+repository, user; see L{txregistry.http.accesslog}): the request runs its
+handling through L{runWithFields}, and the JSON observers add
+L{eventFields} to each line.  The fields live in a C{contextvars} variable,
+which Twisted carries into the coroutines and C{inlineCallbacks} started
+while it is set, whatever thread or callback later resumes them.
 """
 
 from __future__ import annotations
@@ -19,6 +26,7 @@ import json
 import signal
 import sys
 from collections.abc import Callable, Mapping
+from contextvars import ContextVar, copy_context
 from datetime import UTC, datetime
 from typing import IO, Any
 
@@ -58,6 +66,45 @@ def loggable(value: str | bytes) -> str:
     return "".join(c if c.isprintable() else repr(c)[1:-1] for c in value)
 
 
+#: What gives the fields of the request being handled, if one is.
+_requestFields: ContextVar[Callable[[], Mapping[str, str]] | None] = ContextVar(
+    "txregistry.logging.requestFields", default=None)
+
+
+def runWithFields(fields: Callable[[], Mapping[str, str]], f: Callable[[], Any]) -> Any:
+    """
+    Call C{f} in a copy of the current context in which every event logged
+    (by C{f}, and by the coroutines it starts, until they end) carries
+    C{fields()}, as L{eventFields} gives them.
+
+    @param fields: gives the fields; called for each line logged, so that
+        they may change on the way (a user once authenticated).
+    @param f: what to call.
+    @return: what C{f} returns.
+    """
+
+    def run() -> Any:
+        _requestFields.set(fields)
+        return f()
+
+    return copy_context().run(run)
+
+
+def eventFields(event: LogEvent) -> dict[str, Any]:
+    """
+    @param event: an event, being logged (observers are called where it is
+        logged).
+    @return: the fields of the request being handled (see L{runWithFields}),
+        updated with the event's own C{fields}.
+    """
+    current = _requestFields.get()
+    fields: dict[str, Any] = dict(current()) if current is not None else {}
+    own = event.get("fields")
+    if isinstance(own, Mapping):
+        fields.update(own)
+    return fields
+
+
 #: distribution's level names, as in C{log.level}.
 LEVELS = {
     "debug": LogLevel.debug,
@@ -80,8 +127,8 @@ class JSONLineObserver:
     """
     Writes each event as one JSON object on one line, shaped like
     distribution's (logrus) JSON logs: C{time}, C{level}, C{msg}, the
-    configured static fields, the event's own C{fields} (a request's, see
-    L{txregistry.http.accesslog}), C{namespace}, and C{error} for failures; or,
+    configured static fields, the fields of the request being handled and
+    the event's own C{fields} (see L{eventFields}), C{namespace}, and C{error} for failures; or,
     with L{LOGSTASH} keys, like its C{logstash} formatter: C{@timestamp},
     C{@version} C{"1"}, C{message} and C{level}.
     """
@@ -107,9 +154,7 @@ class JSONLineObserver:
     def __call__(self, event: LogEvent) -> None:
         level = event.get("log_level", LogLevel.info)
         record: dict[str, Any] = dict(self.fields)
-        fields = event.get("fields")
-        if isinstance(fields, Mapping):
-            record.update(fields)
+        record.update(eventFields(event))
         record.update(self.extra)
         record[self.timeKey] = datetime.fromtimestamp(
             event.get("log_time") or 0, UTC

@@ -22,6 +22,8 @@ from txregistry.auth.interfaces import Challenge, Grant
 from txregistry.auth.resource import AuthResource
 from txregistry.config import AuthConfig
 from txregistry.digest import Digest
+from txregistry.logging import eventFields, runWithFields
+from txregistry.storage import paths
 
 NOW = 1_800_000_000.0
 
@@ -128,6 +130,47 @@ def test_failure_logged_on_one_line(htpasswdRegistry: InMemoryRegistry,
               and "authentication failed" in e.get("log_format", "")]
     assert "(user eve\\r\\nforged line\\x1b[2J)" in line
     assert line.isprintable()
+
+
+def test_linesOfARequestCarryItsFields(htpasswdRegistry: InMemoryRegistry) -> None:
+    """
+    A warning logged deep in the storage while a request by alice is
+    handled, and the request's access line, carry the same request id,
+    the user, the repository and the reference; the access line names
+    alice as its user.
+    """
+    htpasswdRegistry.driver.putContent(paths.tagCurrentLink("foo", "v1"), b"\xffcorrupt")
+    seen: list[tuple[dict[str, Any], dict[str, Any]]] = []
+
+    def observe(event: dict[str, Any]) -> None:
+        seen.append((event, eventFields(event)))
+
+    globalLogPublisher.addObserver(observe)
+    try:
+        response = htpasswdRegistry.request("GET", "/v2/foo/manifests/v1",
+                                            headers=basic("alice", "secret"))
+    finally:
+        globalLogPublisher.removeObserver(observe)
+    assert response.code == 404
+    [(_, warned)] = [(e, f) for e, f in seen if "corrupt link" in formatEvent(e)]
+    [(access, logged)] = [(e, f) for e, f in seen if "line" in e]
+    assert warned["http.request.id"] == logged["http.request.id"]
+    for fields in (warned, logged):
+        assert fields["auth.user.name"] == "alice"
+        assert (fields["vars.name"], fields["vars.reference"]) == ("foo", "v1")
+    assert '" - alice [' in access["line"]
+
+
+def test_tokenSubjectOnAccessLine(tokenRegistry: InMemoryRegistry, pki: TestPKI,
+                                  logged: list[dict[str, Any]]) -> None:
+    """A request allowed by a token names the token's subject as its user; the token is not logged."""
+    token = pki.token(access=[{"type": "repository", "name": "foo", "actions": ["pull"]}],
+                      now=NOW, subject="robot-7")
+    assert tokenRegistry.request("GET", "/v2/foo/tags/list", headers=bearer(token)).code == 404
+    [access] = [e for e in logged if "line" in e]
+    assert '" - robot-7 [' in access["line"]
+    assert access["fields"]["auth.user.name"] == "robot-7"
+    assert not [e for e in logged if token in repr(e)]
 
 
 def test_token_challenge_scope(tokenRegistry: InMemoryRegistry) -> None:
@@ -246,6 +289,25 @@ class Served:
     def render(self, request: Any) -> bytes:
         self.rendered += 1
         return b"served"
+
+
+def test_lateDecisionInRequestContext() -> None:
+    """A request allowed later (a thread's answer) is served in the context it was rendered in, with its user recorded."""
+    controller = PendingController()
+    served: list[dict[str, Any]] = []
+
+    class Fields:
+        def render(self, request: Any) -> bytes:
+            served.append(eventFields({}))
+            return b"served"
+
+    request = DummyRequest([b""])
+    request.path = b"/v2/"
+    runWithFields(lambda: {"http.request.id": "r9"},
+                  lambda: AuthResource(Fields(), controller).render(request))  # type: ignore[arg-type]
+    controller.pending[0].callback(Grant("carol"))
+    assert served == [{"http.request.id": "r9"}]
+    assert request.authenticatedUser == "carol"
 
 
 def test_answer_waits_for_decision() -> None:

@@ -1,10 +1,13 @@
 """
-Tests for L{txregistry.http.accesslog.requestFields}: a request's log fields
-as distribution names them, escaped.
+Tests for L{txregistry.http.accesslog}: a request's log fields as
+distribution names them, escaped; its id; the user on its access line.
 """
 
 from __future__ import annotations
 
+import uuid
+
+import pytest
 from twisted.internet.address import IPv4Address
 from twisted.internet.task import Clock
 from twisted.logger import capturedLogs
@@ -12,13 +15,20 @@ from twisted.web.http import combinedLogFormatter, datetimeToLogString
 from twisted.web.resource import Resource
 from twisted.web.test.requesthelper import DummyRequest
 
-from txregistry.http.accesslog import requestFields
+from txregistry.http.accesslog import (
+    MAX_INCOMING_ID,
+    authenticated,
+    registryLogFormatter,
+    requestFields,
+    requestId,
+)
 from txregistry.http.site import RegistrySite
 
 DIGEST = "sha256:" + "a" * 64
 
 
-def request(method: bytes, uri: bytes, agent: bytes | None = None) -> DummyRequest:
+def request(method: bytes, uri: bytes, agent: bytes | None = None,
+            incomingId: bytes | None = None) -> DummyRequest:
     path, _, query = uri.partition(b"?")
     r = DummyRequest([])
     r.client = IPv4Address("TCP", "192.168.1.1", 4321)
@@ -26,12 +36,15 @@ def request(method: bytes, uri: bytes, agent: bytes | None = None) -> DummyReque
     r.args = {b"digest": [query.split(b"=", 1)[1]]} if query.startswith(b"digest=") else {}
     if agent is not None:
         r.requestHeaders.setRawHeaders(b"user-agent", [agent])
+    if incomingId is not None:
+        r.requestHeaders.setRawHeaders(b"x-request-id", [incomingId])
     return r
 
 
 def test_manifestByTag() -> None:
     """A manifest by tag names the client, method, URI, repository and reference."""
     fields = requestFields(request(b"GET", b"/v2/a/b/manifests/v1", b"skopeo"))
+    assert uuid.UUID(fields.pop("http.request.id")).version == 4
     assert fields == {
         "http.request.remoteaddr": "192.168.1.1",
         "http.request.method": "GET",
@@ -89,3 +102,55 @@ def test_siteLogsEventWithCachedDate() -> None:
     assert event["line"] == combinedLogFormatter(dates[0], r)
     assert event["fields"]["vars.reference"] == "v1"
     assert event["fields"]["http.response.status"] == "200"
+
+
+def test_requestIdKept() -> None:
+    """A request's id is a uuid4 chosen once: every line of the request names the same one; another request gets another."""
+    first, second = request(b"GET", b"/v2/"), request(b"GET", b"/v2/")
+    assert requestId(first) == requestFields(first)["http.request.id"] == first.requestId
+    assert requestId(second) != requestId(first)
+
+
+@pytest.mark.parametrize("incoming", [
+    b"0d1f7c1e-5b7c-4c7a-9c1e-1e2f3a4b5c6d", b"a", b"Root=1-67891233:abc+/._-",
+    b"x" * MAX_INCOMING_ID,
+])
+def test_incomingIdTaken(incoming: bytes) -> None:
+    """A bounded X-Request-Id of safe characters (a proxy's) becomes the request's id."""
+    assert requestFields(request(b"GET", b"/v2/", incomingId=incoming))["http.request.id"] == \
+        incoming.decode()
+
+
+@pytest.mark.parametrize("incoming", [
+    b"", b"x" * (MAX_INCOMING_ID + 1), b"a b", b"a\r\nb", b'a"b', b"a\\b", b"caf\xc3\xa9",
+    b"a;b", b"a\x00",
+])
+def test_incomingIdIgnored(incoming: bytes) -> None:
+    """An X-Request-Id too long, empty or with other characters is ignored: the id is a uuid4."""
+    fields = requestFields(request(b"GET", b"/v2/", incomingId=incoming))
+    assert uuid.UUID(fields["http.request.id"]).version == 4
+
+
+def test_userOnAccessLine() -> None:
+    """The user a request was allowed for is the combined line's third field and the auth.user.name field; else "-" and no field."""
+    r = request(b"GET", b"/v2/", b"docker")
+    r.code, r.sentLength = 200, 2
+    anonymous = registryLogFormatter("[01/Jan/2026:00:00:00 +0000]", r)
+    assert anonymous == combinedLogFormatter("[01/Jan/2026:00:00:00 +0000]", r)
+    assert anonymous.startswith('"192.168.1.1" - - [')
+    authenticated(r, "alice")
+    line = registryLogFormatter("[01/Jan/2026:00:00:00 +0000]", r)
+    assert line == anonymous.replace('" - - [', '" - alice [', 1)
+    assert requestFields(r)["auth.user.name"] == "alice"
+
+
+@pytest.mark.parametrize(("user", "shown"), [
+    ("j doe", "j\\x20doe"), ('a"b', 'a\\"b'), ("e\r\nvil", "e\\r\\nvil"),
+])
+def test_userEscaped(user: str, shown: str) -> None:
+    """A user name stays one field of one line: spaces, quotes and controls are escaped."""
+    r = request(b"GET", b"/v2/")
+    r.code, r.sentLength = 200, 2
+    authenticated(r, user)
+    line = registryLogFormatter("[ts]", r)
+    assert line.split(" ")[2] == shown and len(line.splitlines()) == 1

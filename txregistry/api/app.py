@@ -33,6 +33,7 @@ from txregistry.auth.resource import AuthResource
 from txregistry.baseurl import hostIsValid
 from txregistry.config.model import Configuration
 from txregistry.errors import RegistryError, StorageFull, Unknown, Unsupported
+from txregistry.http.accesslog import requestFields
 from txregistry.http.responses import respond, respondError, respondJSON
 from txregistry.logging import loggable
 from txregistry.storage.driver.errors import isStorageFull
@@ -178,10 +179,11 @@ class RegistryApp:
             # Not a bug: one line, and a status that says what to fix.
             self.log.error("storage is full: {method} {path} refused: {error}",
                            method=loggable(request.method), path=loggable(request.path),
-                           error=failure.value)
+                           error=failure.value, fields=requestFields(request))
             return respondError(request, StorageFull())
         self.log.failure("handling {method} {path}", failure,
-                         method=loggable(request.method), path=loggable(request.path))
+                         method=loggable(request.method), path=loggable(request.path),
+                         fields=requestFields(request))
         return respondError(request, Unknown())
 
 
@@ -260,7 +262,8 @@ class _PullResource(Resource):
                 if not failure.check(CancelledError):
                     self._app.log.failure("after {method} {path} finished", failure,
                                           method=loggable(request.method),
-                                          path=loggable(request.path))
+                                          path=loggable(request.path),
+                                          fields=requestFields(request))
                 return None
             if failure.check(RegistryError):
                 return self._app.registryError(request, failure)

@@ -10,6 +10,7 @@ sent, and the connection is closed after the answer.
 
 from __future__ import annotations
 
+from contextvars import copy_context
 from typing import Any, cast
 
 from twisted.internet.defer import maybeDeferred
@@ -22,7 +23,7 @@ from twisted.web.server import NOT_DONE_YET, Request
 from txregistry.auth.access import Access, requiredAccess
 from txregistry.auth.interfaces import Challenge, Grant, IAccessController
 from txregistry.errors import RegistryError, Unauthorized, Unknown
-from txregistry.http.accesslog import clientAddress, requestFields
+from txregistry.http.accesslog import authenticated, clientAddress, requestFields
 from txregistry.http.responses import respondError
 from txregistry.logging import loggable
 
@@ -33,7 +34,9 @@ class AuthResource(Resource):
     allows it; answers 401 with the controller's challenge otherwise.
 
     @ivar log: where refusals are logged, with the client's address and the
-        user name claimed (never the password or the token).
+        user name claimed (never the password or the token).  The user an
+        allowed request is made for is named in its log lines (see
+        L{txregistry.http.accesslog.authenticated}).
     """
 
     isLeaf = True
@@ -53,12 +56,15 @@ class AuthResource(Resource):
         early: list[Any] = []
         gone: list[Failure] = []
         waiting = False
+        # A late decision fires elsewhere (a thread's result): the request is
+        # handled on in its own context, whose lines carry its fields.
+        context = copy_context()
 
         def decided(result: Any) -> None:
             if not waiting:
                 early.append(result)
             elif not gone:
-                body = self._decided(request, accesses, result)
+                body = context.run(self._decided, request, accesses, result)
                 if body is not NOT_DONE_YET:
                     request.write(body)
                     request.finish()
@@ -77,6 +83,7 @@ class AuthResource(Resource):
     def _decided(self, request: IRequest, accesses: tuple[Access, ...],
                  result: Grant | Failure) -> Any:
         if isinstance(result, Grant):
+            authenticated(request, result.user)
             return self._wrapped.render(request)
         if result.check(Challenge) is None:
             self.log.failure("authorising {method} {path}", result,

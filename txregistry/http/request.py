@@ -13,6 +13,7 @@ the body will never be read.
 
 from __future__ import annotations
 
+from functools import partial
 from io import BytesIO
 from typing import Any, cast
 
@@ -28,8 +29,10 @@ from twisted.web.http import (
 )
 from twisted.web.server import Request
 
+from txregistry.http.accesslog import requestFields
 from txregistry.http.body import RequestBody
 from txregistry.http.transport import socketTransport
+from txregistry.logging import runWithFields
 
 #: How much a connection receiving a streamed body reads at once (Twisted
 #: reads 64 KiB): fewer, larger pieces for the reactor, the hashing and
@@ -51,10 +54,16 @@ class StreamingRequest(Request):
         body is then in C{content}, as usual).
     @ivar dispatchedAt: when the request was dispatched to its resource, if
         its site keeps metrics (see L{txregistry.http.site.RegistrySite}).
+    @ivar requestId: its id, once asked for (see
+        L{txregistry.http.accesslog.requestId}).
+    @ivar authenticatedUser: the user it was allowed for, if known (see
+        L{txregistry.http.accesslog.authenticated}).
     """
 
     body: RequestBody | None = None
     dispatchedAt: float | None = None
+    requestId: str | None = None
+    authenticatedUser: str | None = None
     _dispatched = False
     _channelDone = False
     _finishPending = False
@@ -94,6 +103,10 @@ class StreamingRequest(Request):
         pending, self._dispatchWhenHeadersEnd = self._dispatchWhenHeadersEnd, None
         if pending is not None:
             super().requestReceived(pending[0], pending[1], b"HTTP/2")
+
+    def process(self) -> None:
+        # Lines logged while it is handled carry its fields.
+        runWithFields(partial(requestFields, self), super().process)
 
     def handleContentChunk(self, data: bytes) -> None:
         if self.body is None:

@@ -11,7 +11,7 @@ from twisted.logger import Logger
 from twisted.web.http import datetimeToLogString
 from twisted.web.server import Site
 
-from txregistry.http.accesslog import requestFields
+from txregistry.http.accesslog import registryLogFormatter, requestFields
 from txregistry.http.drain import Connections
 from txregistry.http.h2 import RegistryProtocol
 from txregistry.http.limit import ConnectionLimit
@@ -61,7 +61,10 @@ class RegistrySite(Site):
         @param connections: tracks the open connections, to drain them at
             shutdown; or L{None}.
         @param metrics: counts each request once it is done; or L{None}.
+        @param kwargs: L{Site}'s; its C{logFormatter} is
+            L{registryLogFormatter} unless given.
         """
+        kwargs.setdefault("logFormatter", registryLogFormatter)
         super().__init__(resource, **kwargs)
         self._accessLog = accessLog
         self._headerTimeout = headerTimeout
@@ -78,7 +81,7 @@ class RegistrySite(Site):
     def log(self, request: Any) -> None:
         """
         Count the request in the metrics (if any), and log its line in the
-        site's log format (combined by default), to C{logPath} if given, else
+        site's log format (combined, with the user, by default), to C{logPath} if given, else
         as an event carrying its fields (see L{txregistry.http.accesslog}).
         """
         metrics = self._metrics
