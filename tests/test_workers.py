@@ -20,6 +20,7 @@ from twisted.logger import LogLevel
 from twisted.python.failure import Failure
 
 from txregistry.config import load_config
+from txregistry.logging import makeObserver, runWithFields
 from txregistry.reuseport import (
     ReusePortReactor,
     SharedListeners,
@@ -345,6 +346,34 @@ def test_relay_observer_round_trip() -> None:
     events: list[Any] = []
     LineRelay(2, events.append, Clock()).dataReceived(1, stream.getvalue().encode())
     assert [(e["worker_text"], e["log_level"]) for e in events] == [("a 1", LogLevel.debug)]
+
+
+def test_relay_keeps_request_fields() -> None:
+    """A worker's line keeps the fields of the request it was logged for, and its own, in the supervisor's JSON line."""
+    import io
+
+    stream = io.StringIO()
+    observer = RelayObserver(stream)
+    runWithFields(lambda: {"http.request.id": "r1", "vars.name": "a/b"},
+                  lambda: observer({"log_format": "access", "log_level": LogLevel.info,
+                                    "fields": {"http.response.status": "200"}}))
+    observer({"log_format": "elsewhere", "log_level": LogLevel.info})
+    out = io.StringIO()
+    LineRelay(2, makeObserver(out, "info", "json", {"service": "s"}),
+              Clock()).dataReceived(1, stream.getvalue().encode())
+    access, elsewhere = (json.loads(line) for line in out.getvalue().splitlines())
+    assert access["http.request.id"] == "r1" and access["vars.name"] == "a/b"
+    assert access["http.response.status"] == "200" and access["service"] == "s"
+    assert access["msg"] == "access" and "http.request.id" not in elsewhere
+
+
+def test_relay_ignores_malformed_fields() -> None:
+    """A relayed line whose fields are not an object is logged without them."""
+    events: list[Any] = []
+    LineRelay(1, events.append, Clock()).dataReceived(
+        1, b'{"level": "info", "text": "t", "fields": [1]}\n')
+    [event] = events
+    assert event["worker_text"] == "t" and "fields" not in event
 
 
 def test_spec_round_trip(tmp_path: Any) -> None:

@@ -1,6 +1,8 @@
 """
 A worker's log events, carried to its supervisor as JSON lines on the
-worker's standard output and logged there with the worker's number.
+worker's standard output and logged there with the worker's number, with
+their fields (a request's id, client, repository, user: see
+L{txregistry.logging.eventFields}) for the supervisor's JSON lines.
 """
 
 from __future__ import annotations
@@ -19,13 +21,15 @@ from twisted.python.failure import Failure
 from zope.interface import implementer
 
 from txregistry.jsonparse import parseJSON
+from txregistry.logging import eventFields
 
 
 @implementer(ILogObserver)
 class RelayObserver:
     """
     In a worker: writes each event as one JSON line (C{time}, C{level},
-    C{namespace}, C{system}, C{text}) for L{LineRelay}.
+    C{namespace}, C{system}, C{text}, and C{fields} if it has any) for
+    L{LineRelay}.
     """
 
     def __init__(self, stream: IO[str]) -> None:
@@ -46,8 +50,11 @@ class RelayObserver:
             "system": event.get("log_system"),
             "text": text,
         }
+        fields = eventFields(event)
+        if fields:
+            record["fields"] = fields
         try:
-            self._stream.write(json.dumps(record) + "\n")
+            self._stream.write(json.dumps(record, default=repr) + "\n")
             self._stream.flush()
         except OSError:
             pass  # the supervisor is gone; the stdin watcher stops us
@@ -57,7 +64,7 @@ class LineRelay:
     """
     In the supervisor: turns what one worker writes into log events.
 
-    Lines of L{RelayObserver} keep their time, level and namespace; any
+    Lines of L{RelayObserver} keep their time, level, namespace and fields; any
     other line (a crash before logging started) is logged as it is, at
     C{error} level from standard error and C{info} from standard output.
     Every event's C{log_system} names the worker, before its own system
@@ -108,17 +115,19 @@ class LineRelay:
         level = record["level"]
         namespace = record.get("namespace") or "txregistry.workers"
         system = record.get("system") or f"{namespace}#{level.name}"
-        self._observer(
-            {
-                "log_time": record.get("time") or self._clock.seconds(),
-                "log_level": level,
-                "log_namespace": namespace,
-                "log_system": f"worker {self._index}, {system}",
-                "log_format": "{worker_text}",
-                "worker_text": record["text"],
-                "worker": self._index,
-            }
-        )
+        event = {
+            "log_time": record.get("time") or self._clock.seconds(),
+            "log_level": level,
+            "log_namespace": namespace,
+            "log_system": f"worker {self._index}, {system}",
+            "log_format": "{worker_text}",
+            "worker_text": record["text"],
+            "worker": self._index,
+        }
+        fields = record.get("fields")
+        if isinstance(fields, dict):
+            event["fields"] = fields
+        self._observer(event)
 
 
 def _parse(line: str) -> dict[str, Any] | None:
