@@ -68,6 +68,8 @@ PRIVATE_NAMES: dict[str, tuple[str, ...]] = {
     ),
     "txregistry.http.h2state": (
         "h2.connection:H2Connection.incoming_buffer",
+        "h2.connection:H2Connection.state_machine",
+        "h2.connection:H2ConnectionStateMachine.state",
         "h2.connection:H2Connection._receive_settings_frame",
         "h2.frame_buffer:FrameBuffer.add_data",
         "h2.frame_buffer:FrameBuffer._data",

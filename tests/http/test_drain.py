@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import h2.errors
+import h2.events
 from twisted.application.internet import StreamServerEndpointService
 from twisted.application.service import Service
 from twisted.internet.defer import succeed
@@ -136,13 +138,25 @@ def test_abortedAfterTimeout() -> None:
 
 
 def test_http2ConnectionDrains() -> None:
-    """An HTTP/2 connection is kept while a stream is open, and closed once it ends."""
-    exchange = Exchange(UploadResource())
+    """
+    An HTTP/2 connection is sent a GOAWAY naming its highest stream, and
+    kept while that stream is open; a stream the client opens after it is
+    refused unprocessed; the connection is closed once the stream ends.
+    """
+    resource = UploadResource()
+    exchange = Exchange(resource)
     connections = Connections(exchange.clock)
     connections.opened(exchange.server)
     stream = exchange.request(b"PATCH", UPLOAD.encode(), (b"content-length", b"6"),
                               body=b"abc", end=False)
     drained = connections.drain(30)
+    exchange.flush()
+    [goAway] = [e for e in exchange.events if isinstance(e, h2.events.ConnectionTerminated)]
+    assert (goAway.error_code, goAway.last_stream_id) == (0, stream)
+    late = exchange.request(b"PATCH", UPLOAD.encode(), (b"content-length", b"3"), body=b"xyz")
+    [refused] = [e for e in exchange.events if isinstance(e, h2.events.StreamReset)]
+    assert (refused.stream_id, refused.error_code) == (late, h2.errors.ErrorCodes.REFUSED_STREAM)
+    assert len(resource.requests) == 1
     exchange.clock.advance(10)
     assert not exchange.transport.disconnecting
     exchange.client.send_data(stream, b"def", end_stream=True)
@@ -153,3 +167,15 @@ def test_http2ConnectionDrains() -> None:
     connections.closed(exchange.server)
     exchange.clock.advance(Connections.POLL)
     assert drained.called
+
+
+def test_idleHTTP2ConnectionToldBeforeClosed() -> None:
+    """An idle HTTP/2 connection gets a GOAWAY (NO_ERROR, last stream 0) before it is closed."""
+    exchange = Exchange(UploadResource())
+    connections = Connections(exchange.clock)
+    connections.opened(exchange.server)
+    connections.drain(30)
+    assert exchange.transport.disconnecting
+    exchange.flush()
+    [goAway] = [e for e in exchange.events if isinstance(e, h2.events.ConnectionTerminated)]
+    assert (goAway.error_code, goAway.last_stream_id) == (0, 0)

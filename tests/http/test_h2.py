@@ -69,7 +69,13 @@ class Exchange:
             data = self.transport.value()
             if data:
                 self.transport.clear()
-                self.events += self.client.receive_data(data)
+                received = self.client.receive_data(data)
+                if any(isinstance(e, h2.events.ConnectionTerminated) and not e.error_code
+                       for e in received):
+                    # h2 ends the connection on any GOAWAY; on a graceful one,
+                    # clients (nghttp2, Go) let their open streams go on.
+                    self.client.state_machine.state = h2.connection.ConnectionState.CLIENT_OPEN
+                self.events += received
                 moved = True
             if not moved:
                 return self.events

@@ -5,7 +5,8 @@ the requests in flight finish for up to the timeout, then abort the rest.
 As Go's C{http.Server.Shutdown}, which distribution uses: the listeners
 close first, idle keep-alive connections close at once, and the others are
 checked every L{Connections.POLL} seconds and closed as soon as their
-request is answered.  An upload cut by the abort stays resumable: its data
+request is answered.  An HTTP/2 connection is first sent a C{GOAWAY}, so
+that its client opens no more streams while those in flight finish.  An upload cut by the abort stays resumable: its data
 is on the storage, and a client resumes from the range C{GET} reports.
 """
 
@@ -113,9 +114,12 @@ class Connections:
     def _close(self, protocol: Any) -> None:
         """
         Close the connection if it is idle; else have its response be the
-        last one on it.
+        last one on it (HTTP/1.1), or its streams the last ones (HTTP/2).
         """
         channel = getattr(protocol, "_channel", protocol)
+        goAway = getattr(channel, "goAway", None)
+        if goAway is not None:
+            goAway()
         if not _busy(channel):
             _transport(protocol).loseConnection()
             return

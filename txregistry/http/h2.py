@@ -44,10 +44,14 @@ class RegistryH2Connection(H2Connection):
     dropped (their flow-control credit returned), and a stream answered
     before its body ended is reset with C{NO_ERROR} once the response is
     out, so that the client stops sending (RFC 9113, 8.1).
+
+    When the process drains (see L{txregistry.http.drain}), L{goAway} tells
+    the client to open no more streams, while those in flight finish.
     """
 
     conn: StreamingH2Connection
     _prefaceDeadline: Any = None
+    _lastStream: int | None = None
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -165,7 +169,22 @@ class RegistryH2Connection(H2Connection):
         """
         self._abandoned.add(streamID)
 
+    def goAway(self) -> None:
+        """
+        Send a C{GOAWAY} (once): the client opens no more streams here, and
+        those it has opened go on.  A stream it opens later (its C{HEADERS}
+        crossed the C{GOAWAY}) is refused with C{REFUSED_STREAM}, which
+        tells it the stream was not processed and may be retried elsewhere.
+        """
+        if self._lastStream is None:
+            self._lastStream = self.conn.goAway()
+            self._tryToWriteControlData()
+
     def _requestReceived(self, event: Any) -> None:
+        if self._lastStream is not None and event.stream_id > self._lastStream:
+            self.conn.reset_stream(event.stream_id, ErrorCodes.REFUSED_STREAM)
+            self._tryToWriteControlData()
+            return
         super()._requestReceived(event)
         # Only now can the stream carry a response: a streamed request is
         # dispatched here rather than while its headers are converted.

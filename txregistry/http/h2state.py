@@ -194,3 +194,19 @@ class StreamingH2Connection(h2.connection.H2Connection):
 
     def receive_data(self, data: Any) -> list[Event]:
         return coalesceData(super().receive_data(data))
+
+    def goAway(self) -> int:
+        """
+        Queue a C{GOAWAY} (C{NO_ERROR}) naming the highest stream the client
+        has opened as the last one processed, and keep the connection open
+        for the streams up to it to finish (RFC 9113, 6.8).  h2 takes every
+        C{GOAWAY} it sends for the connection's end, after which it would
+        neither send nor receive anything: its state is put back.
+
+        @return: the last stream processed.
+        """
+        last = self.highest_inbound_stream_id
+        state = self.state_machine.state
+        self.close_connection(last_stream_id=last)
+        self.state_machine.state = state
+        return last
