@@ -365,15 +365,16 @@ def test_relay_keeps_request_fields() -> None:
     assert access["http.request.id"] == "r1" and access["vars.name"] == "a/b"
     assert access["http.response.status"] == "200" and access["service"] == "s"
     assert access["msg"] == "access" and "http.request.id" not in elsewhere
+    assert access["worker"] == elsewhere["worker"] == "2"
 
 
 def test_relay_ignores_malformed_fields() -> None:
-    """A relayed line whose fields are not an object is logged without them."""
+    """A relayed line whose fields are not an object is logged without them, naming its worker."""
     events: list[Any] = []
     LineRelay(1, events.append, Clock()).dataReceived(
         1, b'{"level": "info", "text": "t", "fields": [1]}\n')
     [event] = events
-    assert event["worker_text"] == "t" and "fields" not in event
+    assert event["worker_text"] == "t" and event["fields"] == {"worker": "1"}
 
 
 def test_spec_round_trip(tmp_path: Any) -> None:

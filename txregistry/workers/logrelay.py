@@ -68,7 +68,8 @@ class LineRelay:
     other line (a crash before logging started) is logged as it is, at
     C{error} level from standard error and C{info} from standard output.
     Every event's C{log_system} names the worker, before its own system
-    (or C{namespace#level}, as twistd shows events without one).
+    (or C{namespace#level}, as twistd shows events without one), and so
+    does its C{worker} field (for JSON lines).
     """
 
     def __init__(self, index: int, observer: ILogObserver, clock: Any) -> None:
@@ -125,8 +126,8 @@ class LineRelay:
             "worker": self._index,
         }
         fields = record.get("fields")
-        if isinstance(fields, dict):
-            event["fields"] = fields
+        event["fields"] = {**(fields if isinstance(fields, dict) else {}),
+                           "worker": str(self._index)}
         self._observer(event)
 
 
