@@ -114,13 +114,13 @@ def test_no_secret_in_log(registries: Registries, tmp_path: Path, formatter: str
     exercise(process)
     process.stop()
     lines = process.log().splitlines()
-    assert any("alice" in line for line in lines), "the log should name the user"
+    assert any('" - alice [' in line for line in lines), "access lines should name the user"
     leaks = [(secret, line) for line in lines for secret in secrets if secret in line]
     assert not leaks, f"secrets in the log: {leaks}"
 
 
 def test_requestFields(registries: Registries, tmp_path: Path) -> None:
-    """JSON lines of a request carry its client, user, repository and digest as distribution names them."""
+    """JSON lines of a request carry its id, client, user, repository and digest as distribution names them."""
     process, _ = startConfigured(registries, tmp_path, "json")
     digest = exercise(process)
     process.stop()
@@ -132,3 +132,6 @@ def test_requestFields(registries: Registries, tmp_path: Path) -> None:
     [put] = [r for r in records if r.get("http.request.method") == "PUT"]
     assert put["vars.name"] == "logs" and put["vars.digest"] == digest
     assert put["http.response.status"] == "201" and "PUT /v2/logs/blobs/uploads/" in put["msg"]
+    assert put["auth.user.name"] == "alice" and '" - alice [' in put["msg"]
+    pushed = [r for r in records if r.get("vars.name") == "logs"]
+    assert len({r["http.request.id"] for r in pushed}) == len(pushed) == 3
