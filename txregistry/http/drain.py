@@ -121,7 +121,9 @@ class Connections:
         if goAway is not None:
             goAway()
         if not _busy(channel):
-            _transport(protocol).loseConnection()
+            # The channel's, which a TLS transport needs (see
+            # RegistryH2Connection.loseConnection).
+            channel.loseConnection()
             return
         for request in getattr(channel, "requests", ()):
             if not request.startedWriting:

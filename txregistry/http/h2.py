@@ -169,6 +169,22 @@ class RegistryH2Connection(H2Connection):
         """
         self._abandoned.add(streamID)
 
+    #: What this connection is registered with as the producer of its
+    #: transport's data (see L{RegistryProtocol}), if anything.
+    networkProducer: Any = None
+
+    def loseConnection(self) -> None:
+        """
+        Close the connection once what is written is sent, as
+        L{twisted.web.http.HTTPChannel.loseConnection} does: unregistered
+        as its transport's producer first, for a TLS transport would not
+        close while a producer is registered.
+        """
+        if self.networkProducer is not None:
+            self.networkProducer.unregisterProducer()
+        transport: Any = self.transport
+        transport.loseConnection()
+
     def goAway(self) -> None:
         """
         Send a C{GOAWAY} (once): the client opens no more streams here, and
@@ -277,5 +293,6 @@ class RegistryProtocol(_GenericHTTPChannelProtocol):  # type: ignore[misc]
         if remaining is not None:
             new.awaitPreface(remaining)
         networkProducer.registerProducer(new, True)
+        new.networkProducer = networkProducer
         self._channel = new
         self._negotiatedProtocol = b"h2"  # type: ignore[assignment]
