@@ -15,6 +15,7 @@ from twisted.web.http import combinedLogFormatter, datetimeToLogString
 from twisted.web.resource import Resource
 from twisted.web.test.requesthelper import DummyRequest
 
+from txregistry.http import accesslog
 from txregistry.http.accesslog import (
     MAX_INCOMING_ID,
     authenticated,
@@ -102,6 +103,15 @@ def test_siteLogsEventWithCachedDate() -> None:
     assert event["line"] == combinedLogFormatter(dates[0], r)
     assert event["fields"]["vars.reference"] == "v1"
     assert event["fields"]["http.response.status"] == "200"
+
+
+def test_uuid4() -> None:
+    """Request ids are version 4, RFC 4122 variant UUIDs, written as uuid writes them, all different."""
+    drawn = {accesslog.uuid4() for _ in range(1000)}
+    assert len(drawn) == 1000
+    for text in drawn:
+        parsed = uuid.UUID(text)
+        assert (parsed.version, parsed.variant, str(parsed)) == (4, uuid.RFC_4122, text)
 
 
 def test_requestIdKept() -> None:

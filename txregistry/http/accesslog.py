@@ -14,9 +14,9 @@ id correlates lines, it proves nothing.
 
 from __future__ import annotations
 
+import os
 import re
 from typing import Any
-from uuid import uuid4
 
 from twisted.web.http import combinedLogFormatter
 
@@ -41,6 +41,18 @@ def clientAddress(request: Any) -> str:
     return str(host) if host is not None else str(address)
 
 
+def uuid4() -> str:
+    """
+    @return: a random (version 4) UUID, as text: C{uuid.uuid4()}'s, in a
+        third of its time (it is drawn for every request).
+    """
+    raw = bytearray(os.urandom(16))
+    raw[6] = raw[6] & 0x0F | 0x40
+    raw[8] = raw[8] & 0x3F | 0x80
+    text = raw.hex()
+    return f"{text[:8]}-{text[8:12]}-{text[12:16]}-{text[16:20]}-{text[20:]}"
+
+
 def requestId(request: Any) -> str:
     """
     @param request: an L{IRequest}.
@@ -53,7 +65,7 @@ def requestId(request: Any) -> str:
         if incoming is not None and _INCOMING_ID.fullmatch(incoming):
             chosen = incoming.decode("ascii")
         else:
-            chosen = str(uuid4())
+            chosen = uuid4()
         request.requestId = chosen
     return chosen
 
