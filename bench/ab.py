@@ -2,7 +2,7 @@
 """
 Before and after: two checkouts of txregistry side by side, in one run.
 
-    python bench/ab.py BEFORE_DIR AFTER_DIR [--rounds 7] [--size 1GiB]
+    python bench/ab.py BEFORE_DIR AFTER_DIR [--rounds 7] [--size 1GiB] [--metrics]
 
 Not part of the test suite.  Both daemons run at once (each from its own
 checkout, on the default configuration of L{streaming.Daemon}); the phases
@@ -17,7 +17,9 @@ on both:
                 req/s where wrk and the daemon share 2 cores)
 
 Prints each measurement and the medians.  A checkout is made with
-C{git worktree add --detach DIR REV}.
+C{git worktree add --detach DIR REV}.  With --metrics, the 'after' daemon
+serves Prometheus metrics (C{http.debug.prometheus}): give the same checkout
+twice to measure what metrics cost.
 """
 
 from __future__ import annotations
@@ -37,7 +39,7 @@ from collections.abc import Iterator
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import streaming  # noqa: E402
-from streaming import Connection, Daemon, parseSize  # noqa: E402
+from streaming import Connection, Daemon, freePort, parseSize  # noqa: E402
 
 CHUNK = 16 * 1024 * 1024
 MANIFEST_TYPE = "application/vnd.oci.image.manifest.v1+json"
@@ -49,9 +51,13 @@ def cpuSeconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def startDaemon(tree: str, workdir: str) -> Daemon:
+def startDaemon(tree: str, workdir: str, metrics: bool) -> Daemon:
     streaming.REPO_ROOT = tree      # read by Daemon.start only
     daemon = Daemon("txregistry", workdir)
+    if metrics:
+        with open(daemon.config, "a") as f:    # http is the last section
+            f.write(f"  debug:\n    addr: 127.0.0.1:{freePort()}\n"
+                    "    prometheus:\n      enabled: true\n")
     daemon.start()
     return daemon
 
@@ -130,6 +136,8 @@ def main() -> None:
     p.add_argument("--size", type=parseSize, default=1024 ** 3, help="blob size (1GiB)")
     p.add_argument("--duration", type=int, default=5, help="seconds per wrk run (5)")
     p.add_argument("--tmpdir", default=None, help="where the storage roots go")
+    p.add_argument("--metrics", action="store_true",
+                   help="the 'after' daemon serves Prometheus metrics")
     args = p.parse_args()
     if shutil.which("wrk") is None:
         sys.exit("wrk is needed (apt-get install wrk)")
@@ -146,7 +154,8 @@ def main() -> None:
     gets: dict[str, list[tuple[float, float]]] = {name: [] for name in trees}
     try:
         for name, tree in trees.items():
-            daemons[name] = startDaemon(tree, os.path.join(work, name))
+            daemons[name] = startDaemon(tree, os.path.join(work, name),
+                                        args.metrics and name == "after")
         path = {name: pushImage(daemon) for name, daemon in daemons.items()}
         serial = 0
         for r in range(args.rounds):

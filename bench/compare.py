@@ -3,7 +3,7 @@
 Side-by-side benchmark of txregistry against distribution (Debian's
 docker-registry 2.8) on loopback.
 
-    python bench/compare.py [--size 1GiB] [--runs 3] [--tls] [--no-http]
+    python bench/compare.py [--size 1GiB] [--runs 3] [--tls] [--no-http] [--metrics]
 
 Not part of the test suite.  See docs/benchmarks.rst for what every figure
 means and for results.
@@ -128,7 +128,7 @@ class Daemon(streaming.Daemon):
     """
 
     def __init__(self, kind: str, workdir: str, tls: tuple[str, str] | None,
-                 registryCmd: str, workers: int = 1) -> None:
+                 registryCmd: str, workers: int = 1, metrics: bool = False) -> None:
         self.kind = kind
         self.workdir = workdir
         self.port = freePort()
@@ -144,6 +144,9 @@ class Daemon(streaming.Daemon):
         text += f"http:\n  addr: 127.0.0.1:{self.port}\n  secret: bench-{kind}\n"
         if kind == "txregistry" and workers > 1:
             text += f"  workers: {workers}\n"
+        if kind == "txregistry" and metrics:
+            text += (f"  debug:\n    addr: 127.0.0.1:{freePort()}\n"
+                     "    prometheus:\n      enabled: true\n")
         if tls:
             text += f"  tls:\n    certificate: {tls[0]}\n    key: {tls[1]}\n"
         with open(self.config, "w") as f:
@@ -543,7 +546,8 @@ def runTransport(transport: str, args: argparse.Namespace, blobs: tuple[Blob, Bl
                 for kind in order:
                     workdir = os.path.join(top, f"run{run}-{kind}")
                     os.makedirs(workdir)
-                    d = daemons[kind] = Daemon(kind, workdir, tls, args.registry_cmd, args.workers)
+                    d = daemons[kind] = Daemon(kind, workdir, tls, args.registry_cmd,
+                                                     args.workers, args.metrics)
                     d.start(context)
                     log(f"  {kind} pid {d.pid} on {d.port}: {' '.join(d.argv[-4:])}")
                     if run == 1:
@@ -747,6 +751,8 @@ def main() -> int:
     p.add_argument("--warmup", type=int, default=1, help="seconds of wrk warm-up (1)")
     p.add_argument("--connections", type=lambda s: [int(x) for x in s.split(",")],
                    default=[1, 16, 64], help="wrk connection counts (1,16,64)")
+    p.add_argument("--metrics", action="store_true",
+                   help="txregistry serves Prometheus metrics (http.debug.prometheus)")
     p.add_argument("--tls", action="store_true", help="also run everything over TLS")
     p.add_argument("--no-http", action="store_true", help="skip plain HTTP (with --tls)")
     p.add_argument("--skip-blobs", action="store_true", help="skip the big-blob phases")

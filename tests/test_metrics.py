@@ -11,7 +11,6 @@ from typing import Any
 import pytest
 import pytest_twisted
 import treq
-from prometheus_client.twisted import MetricsResource
 from twisted.internet import reactor
 from twisted.internet.task import deferLater
 from twisted.python.failure import Failure
@@ -21,7 +20,7 @@ from twisted.web.server import NOT_DONE_YET
 from txregistry.health.registry import HealthRegistry
 from txregistry.health.resource import debugRoot
 from txregistry.http.site import RegistrySite
-from txregistry.metrics import ROUTES, Metrics, routeOf
+from txregistry.metrics import ROUTES, Exposition, Metrics, routeOf
 from txregistry.storage.driver.errors import PathNotFound
 
 
@@ -105,7 +104,7 @@ async def test_metricsPath() -> None:
     """The debug root serves the metrics at the configured path, nested or
     not, beside /debug/health."""
     metrics = Metrics()
-    root = debugRoot(HealthRegistry(), MetricsResource(metrics.registry), "/debug/prom/metrics")
+    root = debugRoot(HealthRegistry(), Exposition(metrics), "/debug/prom/metrics")
     port = reactor.listenTCP(0, RegistrySite(root, accessLog=False),  # type: ignore[attr-defined]
                              interface="127.0.0.1")
     try:

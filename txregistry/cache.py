@@ -5,15 +5,30 @@ Bounded in-memory caches for what never changes once stored.
 from __future__ import annotations
 
 from collections import OrderedDict
-from typing import Generic, TypeVar
+from typing import Generic, Protocol, TypeVar
 
 K = TypeVar("K")
 V = TypeVar("V")
 
 
+class CountedLookups(Protocol):
+    """
+    A cache counting its lookups, as plain numbers (read by
+    L{txregistry.metrics} when scraped, so that counting costs a lookup an
+    addition).
+
+    @ivar hits: the lookups that found an entry.
+    @ivar misses: those that did not.
+    """
+
+    hits: int
+    misses: int
+
+
 class LRUCache(Generic[K, V]):
     """
-    A least-recently-used cache bounded by the summed sizes of its values.
+    A least-recently-used cache bounded by the summed sizes of its values;
+    a L{CountedLookups}.
 
     @param capacity: the most the sizes may add up to.
     """
@@ -22,6 +37,8 @@ class LRUCache(Generic[K, V]):
         self.capacity = capacity
         self._entries: OrderedDict[K, tuple[V, int]] = OrderedDict()
         self._size = 0
+        self.hits = 0
+        self.misses = 0
 
     def get(self, key: K) -> V | None:
         """
@@ -29,7 +46,9 @@ class LRUCache(Generic[K, V]):
         """
         entry = self._entries.get(key)
         if entry is None:
+            self.misses += 1
             return None
+        self.hits += 1
         self._entries.move_to_end(key)
         return entry[0]
 

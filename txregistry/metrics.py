@@ -3,7 +3,7 @@ The registry's Prometheus metrics (C{http.debug.prometheus}): requests by
 method, route and status, their latency, and the bytes pushed and pulled,
 each observed once per request when it finishes; upload requests in
 progress; the storage driver's calls by operation, their latency and
-errors.
+errors; the lookups of the in-memory caches that hit and missed.
 
 Labels are bounded: a route is one of L{ROUTES}, never a repository's name;
 a method outside L{METHODS} is counted as C{OTHER}.
@@ -13,10 +13,11 @@ from __future__ import annotations
 
 import re
 from bisect import bisect_left
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Histogram
+from prometheus_client.exposition import choose_encoder
 from prometheus_client.metrics_core import (
     CounterMetricFamily,
     GaugeMetricFamily,
@@ -25,7 +26,13 @@ from prometheus_client.metrics_core import (
 )
 from prometheus_client.registry import Collector
 from prometheus_client.utils import floatToGoString
+from twisted.internet.defer import Deferred
+from twisted.logger import Logger
 from twisted.python.failure import Failure
+from twisted.web.resource import Resource
+from twisted.web.server import NOT_DONE_YET
+
+from txregistry.cache import CountedLookups
 
 #: The route names a request is counted under.
 ROUTES = ("base", "catalog", "tags", "manifest", "blob", "upload", "referrers", "other")
@@ -62,6 +69,10 @@ def routeOf(path: bytes) -> str:
     return _KINDS[match["kind"]]
 
 
+#: What L{Figures.snapshot} returns: plain lists and numbers (JSON).
+Snapshot = dict[str, Any]
+
+
 class _Series:
     """
     The observations of one histogram series: how many fell in each bucket
@@ -77,6 +88,23 @@ class _Series:
     def observe(self, value: float) -> None:
         self.counts[bisect_left(BUCKETS, value)] += 1
         self.total += value
+
+    def add(self, counts: list[int], total: float) -> None:
+        """
+        Add another series' observations to this one.
+        """
+        self.counts = [a + b for a, b in zip(self.counts, counts, strict=True)]
+        self.total += total
+
+
+def _series(table: dict[Any, _Series], key: Any) -> _Series:
+    """
+    @return: the series of C{key} in C{table}, added if missing.
+    """
+    series = table.get(key)
+    if series is None:
+        series = table[key] = _Series()
+    return series
 
 
 def _histogram(name: str, documentation: str, labels: list[str],
@@ -95,14 +123,10 @@ def _histogram(name: str, documentation: str, labels: list[str],
     return family
 
 
-class Metrics(Collector):
+class Figures(Collector):
     """
-    The registry's metrics, kept as plain numbers (observed in the reactor's
-    thread, without the locks of C{prometheus_client}'s metrics) and
-    collected into a registry of their own (not C{prometheus_client}'s
-    global one) when scraped.
-
-    @ivar registry: the L{CollectorRegistry} the metrics are served from.
+    The registry's figures as plain numbers: what one process observed, or
+    the sum of several processes' L{snapshot}s (L{add}).
     """
 
     def __init__(self) -> None:
@@ -112,8 +136,131 @@ class Metrics(Collector):
         self._uploading = 0
         self._storageCalls: dict[str, _Series] = {}
         self._storageErrors: dict[tuple[str, str], int] = {}
+        self._caches: dict[str, tuple[int, int]] = {}
+
+    def snapshot(self) -> Snapshot:
+        """
+        @return: the figures as they stand, for L{add}.
+        """
+        return {
+            "requests": [[*key, series.counts, series.total]
+                         for key, series in list(self._requests.items())],
+            "received": self._received,
+            "sent": self._sent,
+            "uploading": self._uploading,
+            "storageCalls": [[operation, series.counts, series.total]
+                             for operation, series in list(self._storageCalls.items())],
+            "storageErrors": [[*key, count] for key, count in list(self._storageErrors.items())],
+            "caches": [[name, *counts] for name, counts in self._caches.items()],
+        }
+
+    def add(self, snapshot: Snapshot, gauges: bool = True) -> None:
+        """
+        Add another process's figures to these.
+
+        @param snapshot: what its L{snapshot} returned.
+        @param gauges: whether to add its gauges (the uploads it has in
+            progress) too, or only its counters (for a process that ended).
+        """
+        for method, route, code, counts, total in snapshot["requests"]:
+            _series(self._requests, (method, route, code)).add(counts, total)
+        self._received += snapshot["received"]
+        self._sent += snapshot["sent"]
+        if gauges:
+            self._uploading += snapshot["uploading"]
+        for operation, counts, total in snapshot["storageCalls"]:
+            _series(self._storageCalls, operation).add(counts, total)
+        for operation, error, count in snapshot["storageErrors"]:
+            key = (operation, error)
+            self._storageErrors[key] = self._storageErrors.get(key, 0) + count
+        for name, hits, misses in snapshot["caches"]:
+            before = self._caches.get(name, (0, 0))
+            self._caches[name] = (before[0] + hits, before[1] + misses)
+
+    def collect(self) -> Iterator[Metric]:
+        """
+        @return: the metrics' families, as they stand.
+        """
+        byStatus = CounterMetricFamily(
+            "registry_http_requests", "HTTP requests served, by method, route and status.",
+            labels=["method", "route", "code"])
+        latency: dict[tuple[str, str], _Series] = {}
+        for (method, route, code), series in list(self._requests.items()):
+            byStatus.add_metric([method, route, str(code)], sum(series.counts))
+            _series(latency, (method, route)).add(series.counts, series.total)
+        yield byStatus
+        yield _histogram(
+            "registry_http_request_duration_seconds",
+            "Seconds from a request's dispatch to its response's end, by method and route.",
+            ["method", "route"],
+            [(key, series.counts, series.total) for key, series in latency.items()])
+        yield CounterMetricFamily("registry_http_received_bytes",
+                                  "Request body bytes received (pushed).", self._received)
+        yield CounterMetricFamily("registry_http_sent_bytes",
+                                  "Response body bytes sent (pulled).", self._sent)
+        yield GaugeMetricFamily("registry_http_uploads_in_progress",
+                                "Upload requests (POST, PATCH, PUT of an upload) being served.",
+                                self._uploading)
+        yield _histogram(
+            "registry_storage_call_duration_seconds",
+            "Seconds of the storage driver's calls, by operation.", ["operation"],
+            [((operation,), list(series.counts), series.total)
+             for operation, series in list(self._storageCalls.items())])
+        errors = CounterMetricFamily(
+            "registry_storage_errors", "Storage driver calls that failed, by operation and error.",
+            labels=["operation", "error"])
+        for (operation, error), count in list(self._storageErrors.items()):
+            errors.add_metric([operation, error], count)
+        yield errors
+        hits = CounterMetricFamily(
+            "registry_cache_hits", "Lookups that found an entry, by in-memory cache.",
+            labels=["cache"])
+        misses = CounterMetricFamily(
+            "registry_cache_misses", "Lookups that found no entry, by in-memory cache.",
+            labels=["cache"])
+        for name, (hit, missed) in sorted(self._caches.items()):
+            hits.add_metric([name], hit)
+            misses.add_metric([name], missed)
+        yield hits
+        yield misses
+
+
+class Metrics(Figures):
+    """
+    The figures of this process, observed in the reactor's thread (without
+    the locks of C{prometheus_client}'s metrics), and collected into a
+    registry of their own (not C{prometheus_client}'s global one) when
+    scraped.
+
+    @ivar registry: the L{CollectorRegistry} this process's figures are
+        served from.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._counted: dict[str, CountedLookups] = {}
         self.registry = CollectorRegistry()
         self.registry.register(self)
+
+    def countCaches(self, caches: Mapping[str, CountedLookups]) -> None:
+        """
+        Report the lookups of caches, read when scraped.
+
+        @param caches: caches by name (the C{cache} label: a fixed set).
+        """
+        self._counted.update(caches)
+
+    def _readCaches(self) -> None:
+        self._caches = {name: (cache.hits, cache.misses)
+                        for name, cache in self._counted.items()}
+
+    def snapshot(self) -> Snapshot:
+        self._readCaches()
+        return super().snapshot()
+
+    def collect(self) -> Iterator[Metric]:
+        self._readCaches()
+        return super().collect()
 
     def requestStarted(self, request: Any) -> None:
         """
@@ -157,55 +304,64 @@ class Metrics(Collector):
         @param seconds: how long it took.
         @param failure: what it failed with, or L{None}.
         """
-        series = self._storageCalls.get(operation)
-        if series is None:
-            series = self._storageCalls[operation] = _Series()
-        series.observe(seconds)
+        _series(self._storageCalls, operation).observe(seconds)
         if failure is not None:
             key = (operation, type(failure.value).__name__)
             self._storageErrors[key] = self._storageErrors.get(key, 0) + 1
 
-    def collect(self) -> Iterator[Metric]:
+
+class Exposition(Resource):
+    """
+    Serves the figures of this process, and those of its peers (the other
+    workers, L{txregistry.workers.figures}) summed with them, in
+    Prometheus' text format or OpenMetrics' (as C{Accept} asks), collected
+    in the reactor's thread when scraped.
+    """
+
+    isLeaf = True
+    log = Logger()
+
+    def __init__(self, metrics: Metrics,
+                 peers: Callable[[], Deferred[list[Snapshot]]] | None = None) -> None:
         """
-        @return: the metrics' families, as they stand.
+        @param metrics: this process's figures.
+        @param peers: gathers the figures of the other processes, or
+            L{None}.
         """
-        requests = [(key, list(series.counts), series.total)
-                    for key, series in list(self._requests.items())]
-        byStatus = CounterMetricFamily(
-            "registry_http_requests", "HTTP requests served, by method, route and status.",
-            labels=["method", "route", "code"])
-        latency: dict[tuple[str, str], tuple[list[int], float]] = {}
-        for (method, route, code), counts, total in requests:
-            byStatus.add_metric([method, route, str(code)], sum(counts))
-            before = latency.get((method, route))
-            if before is not None:
-                counts = [a + b for a, b in zip(before[0], counts, strict=True)]
-                total += before[1]
-            latency[method, route] = (counts, total)
-        yield byStatus
-        yield _histogram(
-            "registry_http_request_duration_seconds",
-            "Seconds from a request's dispatch to its response's end, by method and route.",
-            ["method", "route"],
-            [(key, counts, total) for key, (counts, total) in latency.items()])
-        yield CounterMetricFamily("registry_http_received_bytes",
-                                  "Request body bytes received (pushed).", self._received)
-        yield CounterMetricFamily("registry_http_sent_bytes",
-                                  "Response body bytes sent (pulled).", self._sent)
-        yield GaugeMetricFamily("registry_http_uploads_in_progress",
-                                "Upload requests (POST, PATCH, PUT of an upload) being served.",
-                                self._uploading)
-        yield _histogram(
-            "registry_storage_call_duration_seconds",
-            "Seconds of the storage driver's calls, by operation.", ["operation"],
-            [((operation,), list(series.counts), series.total)
-             for operation, series in list(self._storageCalls.items())])
-        errors = CounterMetricFamily(
-            "registry_storage_errors", "Storage driver calls that failed, by operation and error.",
-            labels=["operation", "error"])
-        for (operation, error), count in list(self._storageErrors.items()):
-            errors.add_metric([operation, error], count)
-        yield errors
+        super().__init__()
+        self._metrics = metrics
+        self._peers = peers
+
+    def render_GET(self, request: Any) -> Any:
+        encoder, contentType = choose_encoder(
+            (request.getHeader(b"accept") or b"").decode("latin-1"))
+        if self._peers is None:
+            request.setHeader(b"content-type", contentType.encode("ascii"))
+            return encoder(self._metrics.registry)
+        lost: list[Failure] = []
+        request.notifyFinish().addErrback(lost.append)
+
+        def write(snapshots: list[Snapshot]) -> None:
+            total = Figures()
+            total.add(self._metrics.snapshot())
+            for snapshot in snapshots:
+                total.add(snapshot)
+            registry = CollectorRegistry(auto_describe=False)
+            registry.register(total)
+            body = encoder(registry)
+            if not lost:
+                request.setHeader(b"content-type", contentType.encode("ascii"))
+                request.write(body)
+                request.finish()
+
+        def failed(failure: Failure) -> None:
+            self.log.failure("cannot gather the workers' metrics", failure)
+            if not lost:
+                request.setResponseCode(500)
+                request.finish()
+
+        self._peers().addCallback(write).addErrback(failed)
+        return NOT_DONE_YET
 
 
 def _receivedBytes(request: Any) -> int:

@@ -10,8 +10,8 @@ import signal
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from prometheus_client.twisted import MetricsResource
 from twisted.application.service import MultiService
+from twisted.internet.defer import Deferred
 from twisted.internet.endpoints import serverFromString
 from twisted.logger import Logger
 
@@ -29,7 +29,7 @@ from txregistry.http.limit import ConnectionLimit
 from txregistry.http.site import RegistrySite
 from txregistry.interfaces import IStorageDriver
 from txregistry.memory import tuneAllocator
-from txregistry.metrics import Metrics
+from txregistry.metrics import Exposition, Metrics, Snapshot
 from txregistry.reuseport import SharedListeners
 from txregistry.startup import ListeningService, describedEndpoints
 from txregistry.storage.driver.factory import makeDriver
@@ -49,6 +49,7 @@ from txregistry.workers import (
     WorkerSupervisor,
     encodeSpec,
 )
+from txregistry.workers.figures import FiguresService, WorkerFigures
 from txregistry.workers.supervisor import STOP_TIMEOUT
 
 log = Logger()
@@ -120,23 +121,26 @@ def makeService(
         raise ValueError("nothing to listen on: no --listen and no http address")
     config = withSecret(config)
     count = config.http.workers
+    metrics = _metrics(config)
     if count == 1:
         return _makeTree(config, descriptions, reactor, installSignalHandler,
-                         serverFromString, purge=True)
+                         serverFromString, purge=True, metrics=metrics)
 
     shared = SharedListeners()
+    figures = None if metrics is None else WorkerFigures(reactor)
     supervisor = WorkerSupervisor(
         count,
         lambda index: encodeSpec(
             WorkerSpec(index, count, config, makeWorkerService, descriptions,
                        shared.ports())),
-        spawn or ProcessSpawner(reactor),
+        spawn or ProcessSpawner(reactor, channel=figures),
         reactor,
         # Each worker drains on its own at SIGTERM.
         stopTimeout=config.http.draintimeout.total_seconds() + STOP_TIMEOUT,
     )
     top = _makeTree(config, descriptions, reactor, installSignalHandler, shared,
-                    purge=True, onReload=lambda: supervisor.signalAll("HUP"))
+                    purge=True, onReload=lambda: supervisor.signalAll("HUP"),
+                    metrics=metrics, peers=None if figures is None else figures.gather)
     if isinstance(top, DrainingService):
         top.stopWithListeners(supervisor)
     else:
@@ -152,7 +156,9 @@ def makeWorkerService(
     """
     Build the service tree of worker C{spec.index}: that of its supervisor,
     listening on the ports the supervisor bound (with C{SO_REUSEPORT}),
-    without the upload purger (worker 1 runs the only one).
+    without the upload purger (worker 1 runs the only one), and, with
+    metrics, without the debug listener but serving its figures to worker
+    1's (L{FiguresService}).
 
     @param spec: what the supervisor sent.
     @param reactor: the reactor the services run on.
@@ -160,8 +166,23 @@ def makeWorkerService(
         in tests.
     @return: the unstarted service tree.
     """
-    return _makeTree(spec.config, spec.descriptions, reactor, installSignalHandler,
-                     SharedListeners(list(spec.ports)), purge=False)
+    metrics = _metrics(spec.config)
+    top = _makeTree(spec.config, spec.descriptions, reactor, installSignalHandler,
+                    SharedListeners(list(spec.ports)), purge=False, metrics=metrics)
+    if metrics is not None:
+        FiguresService(metrics.snapshot, reactor).setServiceParent(top)
+    return top
+
+
+def _metrics(config: Configuration) -> Metrics | None:
+    """
+    @return: the metrics of this process, if C{http.debug.prometheus} is
+        enabled (and the debug listener has an address); else L{None}.
+    """
+    debug = config.http.debug
+    if debug is None or not debug.addr or not debug.prometheus_enabled:
+        return None
+    return Metrics()
 
 
 def withSecret(config: Configuration) -> Configuration:
@@ -209,15 +230,17 @@ def makeApp(config: Configuration, driver: IStorageDriver, reactor: Any) -> Regi
 
 
 def _debugListener(debug: DebugConfig, health: HealthRegistry, metrics: Metrics | None,
+                   peers: Callable[[], Deferred[list[Snapshot]]] | None,
                    reactor: Any) -> ListeningService:
     """
     The debug listener on C{http.debug.addr}, serving C{/debug/health}
     (L{txregistry.health.resource.debugRoot}) and C{metrics} (if enabled)
-    without an access log.  With several workers, worker 1 alone serves it
-    (reporting its own checks and requests).
+    without an access log.  With several workers, worker 1 alone serves it,
+    reporting its own checks, and the metrics of every worker (those of the
+    others gathered by C{peers}).
     """
     description = listen_endpoint("tcp", debug.addr)
-    exposition = None if metrics is None else MetricsResource(metrics.registry)
+    exposition = None if metrics is None else Exposition(metrics, peers)
     return ListeningService(description, serverFromString(reactor, description),
                             RegistrySite(debugRoot(health, exposition, debug.prometheus_path),
                                          accessLog=False))
@@ -231,6 +254,8 @@ def _makeTree(
     makeEndpoint: EndpointMaker,
     purge: bool,
     onReload: Callable[[], object] | None = None,
+    metrics: Metrics | None = None,
+    peers: Callable[[], Deferred[list[Snapshot]]] | None = None,
 ) -> MultiService:
     """
     Build the services of one serving process.
@@ -241,6 +266,9 @@ def _makeTree(
         runs the C{health} checks, and answers 503 while one fails.
     @param onReload: called after the certificates are reloaded on
         C{SIGHUP}, or L{None}.
+    @param metrics: this process's metrics (see L{_metrics}), or L{None}.
+    @param peers: gathers the figures of the other workers, served with
+        this process's own; or L{None}.
     """
     tuneAllocator()
     drainTimeout = config.http.draintimeout.total_seconds()
@@ -248,7 +276,6 @@ def _makeTree(
     top = DrainingService(tracked, drainTimeout) if drainTimeout else MultiService()
     debug = config.http.debug
     serveDebug = purge and debug is not None and bool(debug.addr)
-    metrics = Metrics() if serveDebug and debug is not None and debug.prometheus_enabled else None
     storage = makeDriver(config.storage, reactor,
                          None if metrics is None else metrics.storageCallEnded)
     for child in storage.services:
@@ -258,11 +285,14 @@ def _makeTree(
                                 reactor)
     for check in checks:
         check.setServiceParent(top)
-    resource = makeApp(config, storage.driver, reactor).resource()
+    app = makeApp(config, storage.driver, reactor)
+    if metrics is not None:
+        metrics.countCaches({**app.registry.caches(), **storage.caches})
+    resource = app.resource()
     if checks:
         resource = UnhealthyGate(resource, health)
     if serveDebug and debug is not None:
-        _debugListener(debug, health, metrics, reactor).setServiceParent(top)
+        _debugListener(debug, health, metrics, peers, reactor).setServiceParent(top)
 
     connections = ConnectionLimit(config.http.maxconnections, reactor)
     site = RegistrySite(resource,

@@ -75,6 +75,7 @@ class RegistryApp:
             to allow every request (no C{auth} section).
         """
         self.config = config
+        self.registry = registry
         self._controller = controller
         self.blobs = BlobHandlers(registry, config.storage)
         self.uploads = UploadHandlers(registry, config.http, signer)

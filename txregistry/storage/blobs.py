@@ -5,7 +5,7 @@ blob visible in a repository.
 
 from __future__ import annotations
 
-from txregistry.cache import LRUCache
+from txregistry.cache import CountedLookups, LRUCache
 from txregistry.digest import Digest
 from txregistry.errors import BlobUnknown
 from txregistry.interfaces import IFileReader, IStorageDriver
@@ -33,6 +33,13 @@ class BlobStore:
         self._contents: LRUCache[Digest, bytes] = LRUCache(SMALL_CONTENTS)
         # (repository, digest) whose layer link named the blob when last read.
         self.layerGuesses: LRUCache[tuple[str, Digest], bool] = LRUCache(KNOWN_LAYERS)
+
+    def caches(self) -> dict[str, CountedLookups]:
+        """
+        @return: this store's caches, by name.
+        """
+        return {"blob_sizes": self._sizes, "blob_contents": self._contents,
+                "layer_guesses": self.layerGuesses}
 
     def knownSize(self, digest: Digest) -> int | None:
         """

@@ -4,7 +4,7 @@ Manifests: checked, stored as blobs and linked as revisions of a repository.
 
 from __future__ import annotations
 
-from txregistry.cache import LRUCache
+from txregistry.cache import CountedLookups, LRUCache
 from txregistry.digest import Digest
 from txregistry.errors import ManifestBlobUnknown, ManifestInvalid, ManifestUnknown
 from txregistry.jsonparse import InvalidJSON, parseJSON
@@ -44,6 +44,12 @@ class ManifestStore:
         # Content-addressed: a digest's bytes never change.
         self._contents: LRUCache[Digest, tuple[bytes, str]] = LRUCache(CONTENT_CACHE_SIZE)
         self._tagGuesses: LRUCache[tuple[str, str], Digest] = LRUCache(TAG_GUESSES)
+
+    def caches(self) -> dict[str, CountedLookups]:
+        """
+        @return: this store's caches, by name.
+        """
+        return {"manifest_contents": self._contents, "tag_guesses": self._tagGuesses}
 
     async def get(self, name: str, digest: Digest) -> bytes:
         """

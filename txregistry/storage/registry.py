@@ -10,6 +10,7 @@ from typing import Any
 from twisted.internet.interfaces import IReactorThreads
 from twisted.internet.threads import deferToThreadPool
 
+from txregistry.cache import CountedLookups
 from txregistry.interfaces import IStorageDriver
 from txregistry.storage.blobs import BlobStore
 from txregistry.storage.manifests import ManifestStore
@@ -48,6 +49,13 @@ class Registry:
         manifests = ManifestStore(blobs, tags, index, urls)
         return cls(driver, blobs, tags, manifests, UploadStore(blobs, clock, _threadRunner(clock)),
                    Referrers(index, manifests))
+
+    def caches(self) -> dict[str, CountedLookups]:
+        """
+        @return: the stores' caches, by name (a bounded set of names, for
+            L{txregistry.metrics}).
+        """
+        return {**self.blobs.caches(), **self.manifests.caches()}
 
 
 def _threadRunner(reactor: Any) -> ThreadRunner | None:

@@ -6,6 +6,7 @@ die, stops them all.
 from __future__ import annotations
 
 import os
+import socket
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -14,10 +15,12 @@ from typing import Any
 from twisted.application.service import Service
 from twisted.internet.defer import Deferred
 from twisted.internet.error import ProcessDone, ProcessExitedAlready
+from twisted.internet.interfaces import IProtocolFactory
 from twisted.internet.protocol import ProcessProtocol
 from twisted.logger import ILogObserver, Logger, globalLogPublisher
 from twisted.python.failure import Failure
 
+from txregistry.workers.figures import CHANNEL_FD
 from txregistry.workers.logrelay import LineRelay
 
 #: The directory holding the C{txregistry} package, put first on a
@@ -88,7 +91,9 @@ class ProcessSpawner:
     """
     Spawns a worker: C{python -m txregistry.workers} with the supervisor's
     Python, environment and working directory, its standard input, output
-    and error on pipes to the supervisor.
+    and error on pipes to the supervisor, and, with a C{channel}, a Unix
+    socket to the supervisor as its file descriptor
+    L{txregistry.workers.figures.CHANNEL_FD}.
     """
 
     def __init__(
@@ -96,15 +101,20 @@ class ProcessSpawner:
         reactor: Any,
         executable: str = sys.executable,
         environ: dict[str, str] | None = None,
+        channel: IProtocolFactory | None = None,
     ) -> None:
         """
-        @param reactor: an C{IReactorProcess}.
+        @param reactor: an C{IReactorProcess} and C{IReactorSocket}.
         @param executable: the Python to run.
         @param environ: the environment; the supervisor's by default.
+        @param channel: builds the supervisor's end of each worker's socket
+            (L{txregistry.workers.figures.WorkerFigures}); or L{None} for
+            no socket.
         """
         self._reactor = reactor
         self._executable = executable
         self._environ = dict(os.environ if environ is None else environ)
+        self._channel = channel
 
     def __call__(self, protocol: ProcessProtocol, index: int) -> None:
         """
@@ -115,10 +125,17 @@ class ProcessSpawner:
             [CODE_ROOT] + ([env["PYTHONPATH"]] if env.get("PYTHONPATH") else [])
         )
         argv = [self._executable, "-m", "txregistry.workers", "--worker", str(index)]
-        self._reactor.spawnProcess(
-            protocol, self._executable, argv, env=env,
-            childFDs={0: "w", 1: "r", 2: "r"},
-        )
+        childFDs: dict[int, str | int] = {0: "w", 1: "r", 2: "r"}
+        if self._channel is None:
+            self._reactor.spawnProcess(protocol, self._executable, argv, env=env,
+                                       childFDs=childFDs)
+            return
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        with ours, theirs:
+            childFDs[CHANNEL_FD] = theirs.fileno()
+            self._reactor.spawnProcess(protocol, self._executable, argv, env=env,
+                                       childFDs=childFDs)
+            self._reactor.adoptStreamConnection(ours.fileno(), socket.AF_UNIX, self._channel)
 
 
 #: The seconds a worker has to exit after C{SIGTERM} (beyond

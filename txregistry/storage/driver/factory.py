@@ -14,6 +14,7 @@ from twisted.application.service import IService, Service
 from twisted.internet.defer import Deferred
 from twisted.python.threadpool import ThreadPool
 
+from txregistry.cache import CountedLookups
 from txregistry.interfaces import IStorageDriver
 from txregistry.storage.driver.base import CallObserver, CheckedDriver
 from txregistry.storage.driver.filesystem import FilesystemDriver
@@ -61,11 +62,14 @@ class StorageDriverSetup:
     @ivar removeTemporaries: removes the temporary files an interrupted
         write left (L{FilesystemDriver.removeTemporaries}), or L{None} if
         the driver makes none.
+    @ivar caches: the driver's caches, by name (C{links}, the
+        L{WatchedFiles}, where inotify works).
     """
 
     driver: IStorageDriver
     services: list[IService] = field(default_factory=list)
     removeTemporaries: Callable[[float], Deferred[list[str]]] | None = None
+    caches: dict[str, CountedLookups] = field(default_factory=dict)
 
 
 def _makeRoot(root: str) -> None:
@@ -111,11 +115,12 @@ def makeDriver(storage: Any, reactor: Any,
             memory=UploadMemory(config.uploadmemory))
         driver: IStorageDriver = filesystem
         services: list[IService] = [ThreadPoolService(pool), ThreadPoolService(metadata)]
+        caches: dict[str, CountedLookups] = {}
         inotify = Inotify.open()
         if inotify is not None:
-            files = WatchedFiles(inotify, defaultCapacity())
+            files = caches["links"] = WatchedFiles(inotify, defaultCapacity())
             driver = WatchedDriver(driver, config.rootdirectory, files)
             services.append(WatchService(files, reactor))
         return StorageDriverSetup(CheckedDriver(driver, observer, reactor), services,
-                                  filesystem.removeTemporaries)
+                                  filesystem.removeTemporaries, caches)
     raise ValueError(f"unknown storage driver: {storage.driver!r}")

@@ -177,7 +177,8 @@ class WatchedFiles:
     Reading through it goes: L{refresh}, L{get}; on a miss, L{watch} the
     file's directory, read the file (in a thread), then L{refresh} and
     L{fill}.  It is also an L{IReadDescriptor}, so that the reactor
-    consumes events while no lookup does (L{WatchService}).
+    consumes events while no lookup does (L{WatchService}).  It counts its
+    lookups (a L{txregistry.cache.CountedLookups}).
     """
 
     def __init__(self, inotify: Inotify, capacity: int = CAPACITY) -> None:
@@ -191,6 +192,8 @@ class WatchedFiles:
         self._byWatch: dict[int, _Directory] = {}
         # How many watched directories each directory holds, at any depth.
         self._below: Counter[str] = Counter()
+        self.hits = 0
+        self.misses = 0
 
     def __len__(self) -> int:
         return len(self._files)
@@ -218,7 +221,9 @@ class WatchedFiles:
         """
         entry = self._files.get(path)
         if entry is None:
+            self.misses += 1
             return None
+        self.hits += 1
         self._files.move_to_end(path)
         return entry[0]
 
