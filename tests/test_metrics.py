@@ -6,21 +6,27 @@ under, and the counts a L{RegistrySite} keeps of the requests it serves on
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
 import pytest_twisted
 import treq
+from prometheus_client import CollectorRegistry
+from prometheus_client.openmetrics import parser as openmetrics
+from prometheus_client.parser import text_string_to_metric_families
 from twisted.internet import reactor
+from twisted.internet.defer import Deferred
 from twisted.internet.task import deferLater
 from twisted.python.failure import Failure
 from twisted.web.resource import Resource
 from twisted.web.server import NOT_DONE_YET
 
+from txregistry.cache import LRUCache
 from txregistry.health.registry import HealthRegistry
 from txregistry.health.resource import debugRoot
 from txregistry.http.site import RegistrySite
-from txregistry.metrics import ROUTES, Exposition, Metrics, routeOf
+from txregistry.metrics import ROUTES, Exposition, Figures, Metrics, routeOf
 from txregistry.storage.driver.errors import PathNotFound
 
 
@@ -182,3 +188,110 @@ def test_storageCalls() -> None:
                      {"operation": "stat", "le": le}) == count
     assert value("registry_storage_errors_total",
                  {"operation": "stat", "error": "PathNotFound"}) == 1
+
+
+def test_cachesCounted() -> None:
+    """The lookups of the caches counted are read when scraped, by cache name."""
+    metrics = Metrics()
+    cache: LRUCache[str, int] = LRUCache(10)
+    metrics.countCaches({"blob_sizes": cache})
+    cache.put("a", 1, 1)
+    cache.get("a")
+    cache.get("b")
+    cache.get("c")
+    value = metrics.registry.get_sample_value
+    assert value("registry_cache_hits_total", {"cache": "blob_sizes"}) == 1
+    assert value("registry_cache_misses_total", {"cache": "blob_sizes"}) == 2
+
+
+class Request:
+    """
+    What L{Metrics.requestDone} reads of a finished request.
+    """
+
+    def __init__(self, method: bytes, path: bytes, code: int, sent: int = 0,
+                 received: int = 0) -> None:
+        self.method, self.path, self.code, self.sentLength = method, path, code, sent
+        self._length = str(received).encode()
+
+    def getHeader(self, name: bytes) -> bytes | None:
+        return self._length if name == b"content-length" else None
+
+
+def observed() -> Metrics:
+    """
+    @return: metrics that observed a request of each kind, an upload in
+        progress, a failed storage call and a cache's lookups.
+    """
+    metrics = Metrics()
+    metrics.requestDone(Request(b"GET", b"/v2/a/manifests/latest", 200, sent=10), 0.2)
+    metrics.requestDone(Request(b"PUT", b"/v2/a/manifests/latest", 201, received=5), 0.02)
+    metrics._uploading = 1
+    metrics.storageCallEnded("stat", 0.25, Failure(PathNotFound("inmemory", "/a")))
+    cache: LRUCache[str, int] = LRUCache(10)
+    cache.get("a")
+    metrics.countCaches({"links": cache})
+    return metrics
+
+
+def test_figuresAdded() -> None:
+    """Snapshots of several processes add up, series by series, the gauge only
+    for processes still running."""
+    total = Figures()
+    total.add(observed().snapshot())
+    total.add(json.loads(json.dumps(observed().snapshot())))
+    total.add(observed().snapshot(), gauges=False)
+    registry = CollectorRegistry()
+    registry.register(total)
+    value = registry.get_sample_value
+    assert value("registry_http_requests_total",
+                 {"method": "GET", "route": "manifest", "code": "200"}) == 3
+    assert value("registry_http_request_duration_seconds_count",
+                 {"method": "PUT", "route": "manifest"}) == 3
+    assert value("registry_http_request_duration_seconds_bucket",
+                 {"method": "GET", "route": "manifest", "le": "0.25"}) == 3
+    assert value("registry_http_request_duration_seconds_sum",
+                 {"method": "GET", "route": "manifest"}) == pytest.approx(0.6)
+    assert value("registry_http_sent_bytes_total") == 30
+    assert value("registry_http_received_bytes_total") == 15
+    assert value("registry_http_uploads_in_progress") == 2
+    assert value("registry_storage_call_duration_seconds_count", {"operation": "stat"}) == 3
+    assert value("registry_storage_errors_total",
+                 {"operation": "stat", "error": "PathNotFound"}) == 3
+    assert value("registry_cache_misses_total", {"cache": "links"}) == 3
+    assert value("registry_cache_hits_total", {"cache": "links"}) == 0
+
+
+@pytest_twisted.ensureDeferred
+async def test_expositionAddsPeers() -> None:
+    """The exposition serves this process's figures summed with those its
+    peers are asked for at each scrape, in the format the scraper accepts."""
+    metrics = observed()
+    asked: list[int] = []
+
+    def peers() -> Deferred[list[dict[str, Any]]]:
+        asked.append(1)
+        return deferLater(reactor, 0, lambda: [observed().snapshot()])
+
+    port = reactor.listenTCP(  # type: ignore[attr-defined]
+        0, RegistrySite(Exposition(metrics, peers), accessLog=False), interface="127.0.0.1")
+    try:
+        url = f"http://127.0.0.1:{port.getHost().port}/"
+        for accept, contentType, parse in [
+                (None, "text/plain", text_string_to_metric_families),
+                ("application/openmetrics-text", "application/openmetrics-text",
+                 openmetrics.text_string_to_metric_families)]:
+            headers = {"Accept": accept} if accept else {}
+            response = await treq.get(url, headers=headers, persistent=False)
+            assert response.code == 200
+            assert response.headers.getRawHeaders("content-type")[0].startswith(contentType)
+            samples = {(sample.name, tuple(sorted(sample.labels.items()))): sample.value
+                       for family in parse(await response.text())
+                       for sample in family.samples}
+            key = ("registry_http_requests_total",
+                   (("code", "200"), ("method", "GET"), ("route", "manifest")))
+            assert samples[key] == 2
+            assert samples[("registry_http_uploads_in_progress", ())] == 2
+        assert len(asked) == 2
+    finally:
+        await port.stopListening()

@@ -1,7 +1,7 @@
 """
 Tests for L{txregistry.reuseport} and L{txregistry.workers}: shared
 listening sockets, the supervisor (with a fake process spawner), the log
-relay and the worker specification.
+relay, the worker specification, and the gathering of the workers' metrics.
 """
 
 from __future__ import annotations
@@ -18,9 +18,11 @@ from twisted.internet.task import Clock
 from twisted.internet.testing import MemoryReactor, MemoryReactorClock
 from twisted.logger import LogLevel
 from twisted.python.failure import Failure
+from twisted.test.iosim import FakeTransport, IOPump, connect
 
 from txregistry.config import load_config
 from txregistry.logging import makeObserver, runWithFields
+from txregistry.metrics import Figures, Metrics
 from txregistry.reuseport import (
     ReusePortReactor,
     SharedListeners,
@@ -30,6 +32,12 @@ from txregistry.reuseport import (
 from txregistry.service import makeApp, makeService, makeWorkerService, withSecret
 from txregistry.storage.driver.inmemory import InMemoryDriver
 from txregistry.workers import WorkerSpec, WorkerSupervisor, decodeSpec, encodeSpec
+from txregistry.workers.figures import (
+    ANSWER_TIMEOUT,
+    FiguresClient,
+    FiguresServer,
+    WorkerFigures,
+)
 from txregistry.workers.logrelay import LineRelay, RelayObserver
 from txregistry.workers.process import EndOfFileWatcher
 from txregistry.workers.spec import readSpec
@@ -525,3 +533,85 @@ def test_debug_listener_in_worker_1_only(tmp_path: Any) -> None:
     assert "tcp:5001:interface=127.0.0.1" in descriptions
     assert "tcp:5001:interface=127.0.0.1" not in [
         getattr(s, "description", None) for s in worker]
+
+
+def _figures(requests: int, uploading: int = 0) -> Metrics:
+    """
+    @return: metrics that counted C{requests} storage calls and have
+        C{uploading} uploads in progress.
+    """
+    metrics = Metrics()
+    for _ in range(requests):
+        metrics.storageCallEnded("stat", 0.001, None)
+    metrics._uploading = uploading
+    return metrics
+
+
+def _worker(figures: WorkerFigures, metrics: Metrics) -> tuple[FiguresClient, IOPump]:
+    """
+    @return: a client of C{figures} connected in memory to a worker serving
+        C{metrics}, and the pump moving their bytes.
+    """
+    client = figures.buildProtocol(None)
+    server = FiguresServer(metrics.snapshot)
+    pump = connect(server, FakeTransport(server, isServer=True),
+                   client, FakeTransport(client, isServer=False))
+    return client, pump
+
+
+def _statCalls(snapshots: list[dict[str, Any]]) -> tuple[int, int]:
+    """
+    @return: the storage calls and uploads in progress the snapshots add up to.
+    """
+    total = Figures()
+    for snapshot in snapshots:
+        total.add(snapshot)
+    figures = total.snapshot()
+    return (sum(sum(counts) for _, counts, _ in figures["storageCalls"]),
+            figures["uploading"])
+
+
+def test_figures_gathered() -> None:
+    """The supervisor asks every connected worker for its figures at each gathering."""
+    figures = WorkerFigures(Clock())
+    workers = [_figures(2, 1), _figures(3, 1)]
+    pumps = [_worker(figures, metrics)[1] for metrics in workers]
+    gathered = figures.gather()
+    for pump in pumps:
+        pump.flush()
+    assert _statCalls(gathered.result) == (5, 2)
+    workers[0].storageCallEnded("stat", 0.001, None)
+    gathered = figures.gather()
+    for pump in pumps:
+        pump.flush()
+    assert _statCalls(gathered.result) == (6, 2)
+
+
+def test_figures_of_silent_worker() -> None:
+    """A worker that does not answer in time is counted by the last figures it
+    sent, a late answer included (by none before its first)."""
+    clock = Clock()
+    figures = WorkerFigures(clock)
+    _, pump = _worker(figures, _figures(4))
+    gathered = figures.gather()
+    clock.advance(ANSWER_TIMEOUT)
+    assert _statCalls(gathered.result) == (0, 0)
+    pump.flush()
+    gathered = figures.gather()
+    clock.advance(ANSWER_TIMEOUT)
+    assert _statCalls(gathered.result) == (4, 0)
+
+
+def test_figures_of_worker_gone() -> None:
+    """The counters of a worker whose socket closed stay in the sum, its gauge
+    does not."""
+    figures = WorkerFigures(Clock())
+    client, pump = _worker(figures, _figures(3, 1))
+    gathered = figures.gather()
+    pump.flush()
+    assert _statCalls(gathered.result) == (3, 1)
+    client.transport.loseConnection()  # type: ignore[union-attr]
+    pump.flush()
+    assert not figures.clients
+    gathered = figures.gather()
+    assert _statCalls(gathered.result) == (3, 0)

@@ -43,6 +43,9 @@ METHODS = frozenset(["GET", "HEAD", "PUT", "POST", "PATCH", "DELETE", "OPTIONS"]
 #: The upper bounds of the latency histograms' buckets, in seconds.
 BUCKETS = Histogram.DEFAULT_BUCKETS
 
+# The names of L{METHODS}, by the bytes of the request line.
+_METHODS = {method.encode("ascii"): method for method in METHODS}
+
 # The methods of the requests carrying an upload's data.
 _UPLOADING = frozenset([b"POST", b"PATCH", b"PUT"])
 
@@ -284,10 +287,7 @@ class Metrics(Figures):
         @param request: the L{txregistry.http.request.StreamingRequest}.
         @param seconds: how long it took.
         """
-        method = request.method.decode("ascii", "replace")
-        if method not in METHODS:
-            method = "OTHER"
-        key = (method, routeOf(request.path), request.code)
+        key = (_METHODS.get(request.method, "OTHER"), routeOf(request.path), request.code)
         series = self._requests.get(key)
         if series is None:
             series = self._requests[key] = _Series()
@@ -304,7 +304,10 @@ class Metrics(Figures):
         @param seconds: how long it took.
         @param failure: what it failed with, or L{None}.
         """
-        _series(self._storageCalls, operation).observe(seconds)
+        series = self._storageCalls.get(operation)
+        if series is None:
+            series = self._storageCalls[operation] = _Series()
+        series.observe(seconds)
         if failure is not None:
             key = (operation, type(failure.value).__name__)
             self._storageErrors[key] = self._storageErrors.get(key, 0) + 1

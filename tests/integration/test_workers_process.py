@@ -24,10 +24,12 @@ import yaml
 from harness import (
     RegistryProcess,
     clean_environ,
+    free_port,
     http_request,
     twistd_command,
     with_digest,
 )
+from test_metrics_process import requests, scrape
 
 #: What a spawned worker logs once it serves (relayed by the supervisor).
 _SERVING = re.compile(r"worker (\d+) of \d+ \(pid (\d+)\) serving on ports \[([\d, ]+)\]")
@@ -226,6 +228,40 @@ def test_killed_worker_restarted(workers: Workers) -> None:
         http_request(workers.process.base_url, "GET", "/v2/?after-restart")
     counts = _spread(workers, "/v2/?after-restart", 60)
     assert counts[2] > 0, counts
+
+
+def test_metrics_of_every_worker(tmp_path: Path, request: pytest.FixtureRequest) -> None:
+    """One scrape of the debug listener (worker 1's) counts the requests and
+    cache lookups of both workers; a worker killed and started again takes
+    back none of what was counted before."""
+    debugPort = free_port()
+    workers = Workers(tmp_path / "workers", {
+        "debug": {"addr": f"127.0.0.1:{debugPort}", "prometheus": {"enabled": True}}})
+    request.node.registry_processes = [workers.process]
+    workers.start()
+    debug = f"http://127.0.0.1:{debugPort}"
+    base = workers.process.base_url
+    try:
+        for _ in range(60):
+            assert http_request(base, "GET", "/v2/?metrics")[0] == 200
+            assert http_request(base, "GET", "/v2/metrics/app/manifests/latest")[0] == 404
+        counts = _spread(workers, "/v2/?metrics", 60)
+        assert counts[1] > 0 and counts[2] > 0, counts
+        samples = scrape(debug)
+        assert requests(samples, "GET", "base", "200") == 60
+        assert requests(samples, "GET", "manifest", "404") == 60
+        assert samples[("registry_cache_misses_total", (("cache", "tag_guesses"),))] == 60
+
+        [(_, pid, _)] = workers.serving()
+        os.kill(pid, signal.SIGKILL)
+        _wait(lambda: workers.serving(after=1), "a new worker 2")
+        for _ in range(10):
+            assert http_request(base, "GET", "/v2/?metrics")[0] == 200
+        samples = scrape(debug)
+        assert requests(samples, "GET", "base", "200") == 70
+        assert requests(samples, "GET", "manifest", "404") == 60
+    finally:
+        workers.process.stop()
 
 
 def test_worker_exits_with_its_supervisor(workers: Workers) -> None:

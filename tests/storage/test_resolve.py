@@ -107,6 +107,32 @@ def test_lruBySize() -> None:
     assert cache.get("a") == b"a2"
 
 
+def test_lruCountsLookups() -> None:
+    """The cache counts the lookups that found an entry and those that did not."""
+    cache: LRUCache[str, bytes] = LRUCache(10)
+    cache.put("a", b"a", 1)
+    for key in ("a", "a", "b", "a", "c"):
+        cache.get(key)
+    assert (cache.hits, cache.misses) == (3, 2)
+
+
+@pytest_twisted.ensureDeferred
+async def test_registryCaches() -> None:
+    """A resolve's lookups are counted by the stores' named caches: the tag's last
+    digest and the manifest's bytes miss the first time and hit the next."""
+    registry = Registry.onDriver(CountingDriver(), Clock())
+    await pushImage(registry, "v1", "one")
+    caches = registry.caches()
+    assert set(caches) == {"blob_sizes", "blob_contents", "layer_guesses",
+                           "manifest_contents", "tag_guesses"}
+    before = {name: (cache.hits, cache.misses) for name, cache in caches.items()}
+    for _ in range(2):
+        await registry.manifests.resolve("app", "v1")
+    for name in ("tag_guesses", "manifest_contents"):
+        cache = caches[name]
+        assert (cache.hits - before[name][0], cache.misses - before[name][1]) == (1, 1), name
+
+
 @pytest_twisted.ensureDeferred
 async def test_smallBlobOneRoundTrip() -> None:
     """Once its size is known, a small blob and its layer link are read in one round trip; then the link alone, its bytes being cached."""

@@ -70,7 +70,7 @@ class FiguresClient(Int32StringReceiver):
 
     def __init__(self, workers: WorkerFigures) -> None:
         self._workers = workers
-        self._waiting: deque[Deferred[bytes]] = deque()
+        self._waiting: deque[Deferred[Snapshot | None]] = deque()
         self.last: Snapshot | None = None
 
     def connectionMade(self) -> None:
@@ -81,27 +81,24 @@ class FiguresClient(Int32StringReceiver):
         @return: the worker's figures, or its last ones (L{None} if none)
             if it does not answer in L{ANSWER_TIMEOUT} seconds.
         """
-        answer: Deferred[bytes] = Deferred()
+        answer: Deferred[Snapshot | None] = Deferred()
         self._waiting.append(answer)
         self.sendString(b"")
         answer.addTimeout(ANSWER_TIMEOUT, self._workers.clock)
-
-        def received(data: bytes) -> Snapshot | None:
-            self.last = json.loads(data)
-            return self.last
 
         def failed(failure: Failure) -> Snapshot | None:
             self._workers.log.warn("a worker did not send its metrics: {error}",
                                    error=failure.value)
             return self.last
 
-        return answer.addCallbacks(received, failed)
+        return answer.addErrback(failed)
 
     def stringReceived(self, string: bytes) -> None:
+        self.last = json.loads(string)
         while self._waiting:
             answer = self._waiting.popleft()
             if not answer.called:  # else timed out
-                answer.callback(string)
+                answer.callback(self.last)
                 return
 
     def connectionLost(self, reason: Failure = connectionDone) -> None:

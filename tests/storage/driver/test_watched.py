@@ -131,6 +131,13 @@ class TestWatchedFiles:
             assert self.files.get(str(self.link)) is None
             writeLink(self.link, b"sha256:1")
 
+    def test_lookupsCounted(self) -> None:
+        """Each lookup counts as a hit if the file is cached, else as a miss."""
+        self.files.get(str(self.link))
+        cached(self.files, self.link, b"sha256:1")
+        self.files.get(str(self.link))
+        assert (self.files.hits, self.files.misses) == (2, 1)
+
     def test_eventBeforeFillPreventsIt(self) -> None:
         """A change between the watch and the fill keeps the (maybe stale) content out."""
         self.files.refresh()

@@ -71,6 +71,13 @@ def _guard(name: str, call: Callable[..., Deferred[T]], *args: Any) -> Deferred[
     return maybeDeferred(call, *args).addErrback(_normalise, name)
 
 
+def _ended(result: T, observer: CallObserver, clock: IReactorTime, operation: str,
+           started: float) -> T:
+    observer(operation, clock.seconds() - started,
+             result if isinstance(result, Failure) else None)
+    return result
+
+
 @implementer(IStorageDriver)
 class CheckedDriver:
     """
@@ -103,14 +110,8 @@ class CheckedDriver:
         observer, clock = self._observer, self._clock
         if observer is None or clock is None:
             return _guard(self.name, method, *args)
-        started = clock.seconds()
-
-        def ended(result: Any) -> Any:
-            observer(method.__name__, clock.seconds() - started,
-                     result if isinstance(result, Failure) else None)
-            return result
-
-        return _guard(self.name, method, *args).addBoth(ended)
+        return _guard(self.name, method, *args).addBoth(
+            _ended, observer, clock, method.__name__, clock.seconds())
 
     def getContent(self, path: str) -> Deferred[bytes]:
         return self._call(self._driver.getContent, (path,))
