@@ -14,6 +14,7 @@ from __future__ import annotations
 import re
 from bisect import bisect_left
 from collections.abc import Callable, Iterator, Mapping
+from functools import lru_cache
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Histogram
@@ -46,7 +47,7 @@ BUCKETS = Histogram.DEFAULT_BUCKETS
 # The names of L{METHODS}, by the bytes of the request line.
 _METHODS = {method.encode("ascii"): method for method in METHODS}
 
-# The methods of the requests carrying an upload's data.
+# The methods of the requests carrying an upload's data (and a manifest's).
 _UPLOADING = frozenset([b"POST", b"PATCH", b"PUT"])
 
 _ROUTE = re.compile(
@@ -57,6 +58,8 @@ _KINDS = {b"tags/list": "tags", b"manifests": "manifest", b"blobs/uploads": "upl
           b"blobs": "blob", b"referrers": "referrers"}
 
 
+# Paths repeat (tags, digests): the last ones' routes are kept.
+@lru_cache(maxsize=4096)
 def routeOf(path: bytes) -> str:
     """
     @param path: a request's path, without its query.
@@ -87,10 +90,6 @@ class _Series:
     def __init__(self) -> None:
         self.counts = [0] * len(BUCKETS)
         self.total = 0.0
-
-    def observe(self, value: float) -> None:
-        self.counts[bisect_left(BUCKETS, value)] += 1
-        self.total += value
 
     def add(self, counts: list[int], total: float) -> None:
         """
@@ -291,9 +290,12 @@ class Metrics(Figures):
         series = self._requests.get(key)
         if series is None:
             series = self._requests[key] = _Series()
-        series.observe(seconds)
+        # _Series.observe, inline: this runs for every request.
+        series.counts[bisect_left(BUCKETS, seconds)] += 1
+        series.total += seconds
         self._sent += request.sentLength
-        self._received += _receivedBytes(request)
+        if request.method in _UPLOADING:
+            self._received += _receivedBytes(request)
 
     def storageCallEnded(self, operation: str, seconds: float, failure: Failure | None) -> None:
         """
@@ -307,7 +309,8 @@ class Metrics(Figures):
         series = self._storageCalls.get(operation)
         if series is None:
             series = self._storageCalls[operation] = _Series()
-        series.observe(seconds)
+        series.counts[bisect_left(BUCKETS, seconds)] += 1
+        series.total += seconds
         if failure is not None:
             key = (operation, type(failure.value).__name__)
             self._storageErrors[key] = self._storageErrors.get(key, 0) + 1

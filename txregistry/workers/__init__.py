@@ -21,6 +21,10 @@ only worker 1 purges old uploads.
     when it is killed.
   - A worker's log events come back over its standard output, as JSON
     lines, and the supervisor logs them with C{worker N} in their system.
+  - With metrics (C{http.debug.prometheus}), the supervisor asks each
+    worker for its figures, over a Unix socket (the worker's descriptor 3),
+    each time its debug listener's C{/metrics} is scraped
+    (L{txregistry.workers.figures}).
   - Without C{http.secret}, the supervisor draws a random one and hands it
     to its workers in their configuration, so that an upload URL signed by
     one process is good in every other.

@@ -109,18 +109,36 @@ def test_validCallDelegated() -> None:
     assert fake.calls == [("putContent", "/a/b", b"x", True)]
 
 
+def checkedAlike(driver: Any) -> tuple[list[CheckedDriver], list[type]]:
+    """
+    @return: C{driver} checked without an observer, and checked with one;
+        and the types of the failures that observer is told of.
+    """
+    told: list[type] = []
+    return [CheckedDriver(driver), CheckedDriver(driver, lambda op, seconds, f: told.append(
+        type(None if f is None else f.value)), Clock())], told
+
+
 def test_osErrorNormalised() -> None:
-    """An OSError of the driver becomes an UnexpectedError enclosing it."""
-    error = failure(CheckedDriver(FakeDriver(PermissionError(13, "no"))).stat("/a"))
-    assert isinstance(error, UnexpectedError)
-    assert isinstance(error.enclosed, PermissionError)
-    assert error.driver == "fake"
+    """An OSError of the driver becomes an UnexpectedError enclosing it, for
+    the caller and the observer alike."""
+    drivers, told = checkedAlike(FakeDriver(PermissionError(13, "no")))
+    for checked in drivers:
+        error = failure(checked.stat("/a"))
+        assert isinstance(error, UnexpectedError)
+        assert isinstance(error.enclosed, PermissionError)
+        assert error.driver == "fake"
+    assert told == [UnexpectedError]
 
 
 def test_driverErrorsKept() -> None:
-    """A StorageDriverError, or a bug's exception, passes through unchanged."""
+    """A StorageDriverError, or a bug's exception, passes through unchanged,
+    observed or not."""
     for exc in (PathNotFound("fake", "/a"), TypeError("bug")):
-        assert failure(CheckedDriver(FakeDriver(exc)).delete("/a")) is exc
+        drivers, told = checkedAlike(FakeDriver(exc))
+        for checked in drivers:
+            assert failure(checked.delete("/a")) is exc
+        assert told == [type(exc)]
 
 
 def test_writerAndReaderErrorsNormalised() -> None:

@@ -71,10 +71,19 @@ def _guard(name: str, call: Callable[..., Deferred[T]], *args: Any) -> Deferred[
     return maybeDeferred(call, *args).addErrback(_normalise, name)
 
 
-def _ended(result: T, observer: CallObserver, clock: IReactorTime, operation: str,
-           started: float) -> T:
-    observer(operation, clock.seconds() - started,
-             result if isinstance(result, Failure) else None)
+def _ended(result: object, name: str, observer: CallObserver, clock: IReactorTime,
+           operation: str, started: float) -> object:
+    """
+    What L{_normalise} does, and tell C{observer} of the call's end: one
+    callback for both, so that observing costs a call no second pass
+    through its L{Deferred}'s callbacks.
+    """
+    if not isinstance(result, Failure):
+        observer(operation, clock.seconds() - started, None)
+        return result
+    if result.check(OSError) is not None:
+        result = Failure(UnexpectedError(name, cast(BaseException, result.value)))
+    observer(operation, clock.seconds() - started, result)
     return result
 
 
@@ -110,8 +119,9 @@ class CheckedDriver:
         observer, clock = self._observer, self._clock
         if observer is None or clock is None:
             return _guard(self.name, method, *args)
-        return _guard(self.name, method, *args).addBoth(
-            _ended, observer, clock, method.__name__, clock.seconds())
+        started = clock.seconds()
+        return maybeDeferred(method, *args).addBoth(
+            _ended, self.name, observer, clock, method.__name__, started)
 
     def getContent(self, path: str) -> Deferred[bytes]:
         return self._call(self._driver.getContent, (path,))
