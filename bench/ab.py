@@ -2,7 +2,8 @@
 """
 Before and after: two checkouts of txregistry side by side, in one run.
 
-    python bench/ab.py BEFORE_DIR AFTER_DIR [--rounds 7] [--size 1GiB] [--metrics]
+    python bench/ab.py BEFORE_DIR AFTER_DIR [--rounds 7] [--size 1GiB] [--instances 1]
+                       [--metrics]
 
 Not part of the test suite.  Both daemons run at once (each from its own
 checkout, on the default configuration of L{streaming.Daemon}); the phases
@@ -16,6 +17,9 @@ on both:
                 and the daemon's CPU microseconds per request (steadier than
                 req/s where wrk and the daemon share 2 cores)
 
+With --instances 2 (or more), each side runs that many daemons, started
+A B B A, all measured in every round, in an order rotating by one each round: one daemon can be
+faster than its twin for its whole life, by as much as the effect sought.
 Prints each measurement and the medians.  A checkout is made with
 C{git worktree add --detach DIR REV}.  With --metrics, the 'after' daemon
 serves Prometheus metrics (C{http.debug.prometheus}): give the same checkout
@@ -136,6 +140,8 @@ def main() -> None:
     p.add_argument("--size", type=parseSize, default=1024 ** 3, help="blob size (1GiB)")
     p.add_argument("--duration", type=int, default=5, help="seconds per wrk run (5)")
     p.add_argument("--tmpdir", default=None, help="where the storage roots go")
+    p.add_argument("--instances", type=int, default=1,
+                   help="daemons per side, each measured every round (1)")
     p.add_argument("--metrics", action="store_true",
                    help="the 'after' daemon serves Prometheus metrics")
     args = p.parse_args()
@@ -149,28 +155,31 @@ def main() -> None:
         for _ in range(args.size // CHUNK):
             f.write(os.urandom(CHUNK))
         f.write(os.urandom(args.size % CHUNK))
-    daemons: dict[str, Daemon] = {}
+    # Each side's daemons, started A B B A ...: a daemon may be a few per
+    # cent faster than its twin for the whole run (where the kernel put it),
+    # so that with one daemon a side, that luck reads as a difference.
+    daemons: list[tuple[str, Daemon]] = []
     pushes: dict[str, list[tuple[float, float]]] = {name: [] for name in trees}
     gets: dict[str, list[tuple[float, float]]] = {name: [] for name in trees}
     try:
-        for name, tree in trees.items():
-            daemons[name] = startDaemon(tree, os.path.join(work, name),
-                                        args.metrics and name == "after")
-        path = {name: pushImage(daemon) for name, daemon in daemons.items()}
+        for i in range(args.instances):
+            for name in list(trees) if i % 2 == 0 else list(trees)[::-1]:
+                daemons.append((name, startDaemon(trees[name], os.path.join(work, f"{name}{i}"),
+                                                  args.metrics and name == "after")))
+        path = {daemon: pushImage(daemon) for _, daemon in daemons}
         serial = 0
         for r in range(args.rounds):
-            order = list(trees) if r % 2 == 0 else list(trees)[::-1]
-            for name in order:
+            for name, daemon in daemons[r % len(daemons):] + daemons[:r % len(daemons)]:
                 serial += 1
-                rate, cpu = pushMono(daemons[name], blob, args.size, serial)
+                rate, cpu = pushMono(daemon, blob, args.size, serial)
                 pushes[name].append((rate, cpu))
-                rps, perRequest = manifestGets(daemons[name], path[name], args.duration)
+                rps, perRequest = manifestGets(daemon, path[daemon], args.duration)
                 gets[name].append((rps, perRequest))
                 print(f"round {r + 1} {name:6}  push-mono {rate:6.0f} MB/s "
                       f"(daemon CPU {cpu:.2f} s)  manifest GET {rps:7.0f} req/s "
                       f"({perRequest:.1f} CPU us each)", flush=True)
     finally:
-        for daemon in daemons.values():
+        for _, daemon in daemons:
             daemon.stop()
         shutil.rmtree(work, ignore_errors=True)
     print()
