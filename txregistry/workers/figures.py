@@ -148,6 +148,10 @@ class WorkerFigures(Factory):
 
 
 class _Serving(Factory):
+    """
+    Builds the worker's L{FiguresServer}.
+    """
+
     def __init__(self, snapshot: Callable[[], Snapshot]) -> None:
         self._snapshot = snapshot
 
