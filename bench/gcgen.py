@@ -667,25 +667,31 @@ def validate(s: Summary, root: str) -> bool:
     return ok
 
 
-def main() -> int:
+PROPORTIONS = {"indexes": 0.005, "referrers": 0.01, "copies": 0.025, "deleted": 0.05,
+               "orphans": 0.05}
+
+
+def parseOptions(argv: list[str] | None = None) -> argparse.Namespace:
+    """
+    @return: the options of C{argv} (default C{sys.argv}), the counts left
+        out proportional to C{--manifests}.
+    """
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[1].strip(),
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    proportions: dict[str, float] = {}
     parser.add_argument("root", metavar="ROOT")
     parser.add_argument("--repositories", type=int, default=2000)
     parser.add_argument("--manifests", type=int, default=20000,
                         help="manifests pushed, deleted ones included (default 20000)")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--bases", type=int, default=40, help="base images (default 40)")
-    for name, default, what in (
-            ("indexes", 0.005, "multi-arch indexes"),
-            ("referrers", 0.01, "referrers"),
-            ("copies", 0.025, "images pushed again into another repository"),
-            ("deleted", 0.05, "manifests deleted through the API"),
-            ("orphans", 0.05, "blobs uploaded and never referenced")):
+    for name, what in (
+            ("indexes", "multi-arch indexes"),
+            ("referrers", "referrers"),
+            ("copies", "images pushed again into another repository"),
+            ("deleted", "manifests deleted through the API"),
+            ("orphans", "blobs uploaded and never referenced")):
         parser.add_argument(f"--{name}", type=int, default=None, metavar="N",
-                            help=f"{what}, about (default {default:.1%} of --manifests)")
-        proportions[name] = default
+                            help=f"{what}, about (default {PROPORTIONS[name]:.1%} of --manifests)")
     parser.add_argument("--tagged", type=float, default=0.7,
                         help="fraction of pushes given a version tag (default 0.7)")
     parser.add_argument("--days", type=float, default=180,
@@ -698,17 +704,28 @@ def main() -> int:
     parser.add_argument("--validate", action="store_true",
                         help="serve the root with docker-registry and twistd registry "
                         "and pull a few images from each with skopeo")
-    options = parser.parse_args()
-    for name, default in proportions.items():
+    options = parser.parse_args(argv)
+    for name, proportion in PROPORTIONS.items():
         if getattr(options, name) is None:
-            setattr(options, name, round(default * options.manifests))
+            setattr(options, name, round(proportion * options.manifests))
     if options.now is None:
         options.now = time.time()
     if os.path.exists(options.root) and os.listdir(options.root):
         parser.error(f"{options.root} is not empty")
+    return options
+
+
+def generate(options: argparse.Namespace) -> Summary:
+    """Write the root the options describe and print what was written."""
     os.makedirs(options.root, exist_ok=True)
     summary = Generator(options.root, options).run()
-    print(report(summary))
+    print(report(summary), flush=True)
+    return summary
+
+
+def main() -> int:
+    options = parseOptions()
+    summary = generate(options)
     if options.validate:
         print("validating (skopeo pulls):")
         if not validate(summary, options.root):
