@@ -164,6 +164,7 @@ class Writer:
         self.root = root
         self.threads = threads
         self.pending: list[tuple[str, bytes, int]] = []
+        self.empty: list[str] = []
         self.files = 0
         self.directories = 0
 
@@ -173,9 +174,13 @@ class Writer:
     def link(self, relative: str, digest: str, mtime: float) -> None:
         self.write(relative + "/link", digest.encode(), mtime)
 
+    def directory(self, relative: str) -> None:
+        """Create C{relative} even if no file is written below it."""
+        self.empty.append(relative)
+
     def flush(self) -> None:
         directories: set[str] = set()
-        for relative, _, _ in self.pending:
+        for relative in [p for p, _, _ in self.pending] + [e + "/" for e in self.empty]:
             parent = os.path.dirname(relative)
             while parent and parent not in directories:
                 directories.add(parent)
@@ -189,7 +194,7 @@ class Writer:
             list(pool.map(self._files, chunks(self.pending, 512)))
         self.files += len(self.pending)
         self.directories += len(directories)
-        self.pending = []
+        self.pending, self.empty = [], []
 
     def _mkdirs(self, relatives: list[str]) -> None:
         for relative in relatives:
@@ -465,6 +470,7 @@ class Generator:
             w.link(f"{base}/_layers/sha256/{hexOf(digest)}", digest, t)
         for digest, t in repo.revisions.items():
             w.link(f"{base}/_manifests/revisions/sha256/{hexOf(digest)}", digest, t)
+        w.directory(f"{base}/_manifests/tags")     # left by the API when the last tag goes
         for name, history in repo.history.items():
             for digest, t in history.items():
                 w.link(f"{base}/_manifests/tags/{name}/index/sha256/{hexOf(digest)}", digest, t)
