@@ -42,6 +42,7 @@ import json
 import os
 import resource
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
@@ -373,6 +374,7 @@ def main() -> int:
     if not set(modes) <= set(FLAG):
         parser.error(f"--modes: {options.modes}")
     workdir = tempfile.mkdtemp(prefix="bench-gc-", dir=options.tmpdir)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))     # clean up on kill
     try:
         summary = None
         if options.root:
