@@ -370,6 +370,7 @@ def main() -> int:
                         help="the txregistry checkout to run (default this one)")
     parser.add_argument("--keep", action="store_true", help="keep the work directory")
     options = parser.parse_args()
+    sys.stdout.reconfigure(line_buffering=True)     # in order with the progress on stderr
     modes = options.modes.split(",")
     if not set(modes) <= set(FLAG):
         parser.error(f"--modes: {options.modes}")
