@@ -1,0 +1,335 @@
+"""
+The garbage collector: distribution's mark and sweep, fixed where
+distribution is wrong, and safe to run while the registry serves pushes.
+
+Every revision of every repository is a root (with delete-untagged, every
+tagged manifest), a kept index keeps its children and a kept manifest its
+referrers (L{txregistry.storage.gc.mark}); the blobs no kept manifest needs
+are deleted, each with the C{_layers} links naming it, and forgotten by the
+caches of this process (L{txregistry.storage.gc.sweep}).
+
+Why a blob a push needs is never deleted
+========================================
+
+The run starts at C{start}; C{cutoff} is C{start - graceperiod} (offline,
+with nothing pushed, the grace period is 0).  A push writes, in order, the
+blob's data, its C{_layers} link, the manifest's blob, the manifest's
+revision link, and its tag; a manifest push first checks that the
+repository links every blob it names.
+
+ 1. A blob is a candidate only if no kept manifest needs it, its data was
+    written before C{cutoff}, and no C{_layers} link naming it was written
+    after C{cutoff}.  So the blobs of a push that started within the grace
+    period are never candidates: an upload in progress, or one finished
+    but whose manifest is not pushed yet.  The link's time matters too: an
+    upload resumed and committed late keeps its data's old time.
+ 2. The inventory is not one snapshot, and a manifest may be pushed while
+    it is read.  After marking, the links are walked again: every revision
+    written since C{start} (less L{CLOCK_SKEW}, for storages whose clock is
+    not ours, when the grace period is that long), or not seen before, is a root, and the marks are computed
+    again with it, so what it needs is kept even if it was untagged or
+    unknown when first marked.
+ 3. Right before each blob is deleted its data is stat-ed again (a blob
+    pushed again meanwhile has a new time and is spared), and, online, the
+    in-flight pins of this process are checked inside
+    L{InFlightHook.deleting}: a manifest push pins what it names before it
+    checks the links and until its revision link is written, an upload
+    commit pins its blob until its link is written, and a pin taken during
+    a delete waits for it, after which the push finds the blob gone and
+    fails (C{MANIFEST_BLOB_UNKNOWN}) or writes it again.  Links go before
+    data, so a reader that finds a link finds the data, and a push that
+    checked the links before they went has pinned the blob.
+ 4. Manifests are deleted (delete-untagged, retention) only if their
+    revision link is older than C{cutoff}, and the repository's tags are
+    read again right before: a manifest tagged meanwhile is kept, and
+    marked again with what it needs before any blob is chosen.
+
+What remains is a push served by another process (a worker or a replica
+sharing the storage) whose manifest names a blob that was already
+unreferenced and older than the grace period, and which checks that blob's
+links between the second walk (2) and the delete of those links: the pins
+of one process do not reach another.  Such a push fails if it checks after
+the links are gone; if it checked just before, it may be acknowledged for a
+manifest whose blob is then deleted.  The window is the time between two
+storage calls of one blob's sweep, and it only concerns content that
+nothing used for longer than the grace period: blobs uploaded for a push
+are younger than the grace period for the push's duration, which is what
+the grace period must exceed (hence its default of an hour, online).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from twisted.internet.defer import DeferredSemaphore, gatherResults
+from twisted.internet.interfaces import IReactorTime
+from twisted.logger import Logger
+
+from txregistry.digest import Digest
+from txregistry.interfaces import IStorageDriver
+from txregistry.storage import paths
+from txregistry.storage.driver.errors import PathNotFound
+from txregistry.storage.gc.hooks import InFlightHook, RetentionHook
+from txregistry.storage.gc.inventory import (
+    Inventory,
+    RepositoryInventory,
+    inBatches,
+    readInventory,
+    readLinks,
+    readManifests,
+)
+from txregistry.storage.gc.mark import Doomed, Marks, mark
+from txregistry.storage.gc.sweep import (
+    Candidate,
+    deleteManifest,
+    selectBlobs,
+    sweepBlob,
+)
+from txregistry.storage.links import deleteIfPresent, parseLink
+
+#: Seconds by which the storage's clock may differ from ours (rule 2).
+CLOCK_SKEW = 5.0
+
+
+@dataclass(frozen=True)
+class Removed:
+    """
+    One thing the collector removed (or, in a dry run, would remove).
+
+    @ivar kind: C{"blob"}, C{"manifest"}, C{"tag"} or C{"layer-link"}.
+    @ivar digest: the blob or manifest (for a tag, the manifest it named).
+    @ivar repository: the repository, for all but blobs.
+    @ivar tag: the tag, for a tag.
+    @ivar size: a blob's bytes, else 0.
+    @ivar reason: why: C{"unreferenced"}, C{"untagged"}, C{"retention: ..."}.
+    """
+
+    kind: str
+    digest: Digest | None
+    repository: str | None
+    tag: str | None
+    size: int
+    reason: str
+
+
+@dataclass
+class Report:
+    """
+    What a collection removed.
+
+    @ivar dryRun: whether nothing was actually deleted.
+    @ivar removed: what was (or would be) removed, in order.
+    @ivar kept: how many blobs are kept.
+    @ivar skipped: how many candidates (blobs, manifests, tags) were spared
+        by the grace period or the checks made right before deleting.
+    """
+
+    dryRun: bool
+    removed: list[Removed] = field(default_factory=list)
+    kept: int = 0
+    skipped: int = 0
+
+    def _count(self, kind: str) -> int:
+        return sum(1 for item in self.removed if item.kind == kind)
+
+    @property
+    def blobs(self) -> int:
+        """
+        @return: how many blobs were removed.
+        """
+        return self._count("blob")
+
+    @property
+    def bytes(self) -> int:
+        """
+        @return: the bytes of the blobs removed.
+        """
+        return sum(item.size for item in self.removed if item.kind == "blob")
+
+    @property
+    def manifests(self) -> int:
+        """
+        @return: how many manifests were removed from repositories.
+        """
+        return self._count("manifest")
+
+    @property
+    def tags(self) -> int:
+        """
+        @return: how many tags were removed.
+        """
+        return self._count("tag")
+
+
+class GarbageCollector:
+    """
+    Collects the garbage of one storage.
+    """
+
+    log = Logger()
+
+    def __init__(self, driver: IStorageDriver, clock: IReactorTime, *,
+                 graceperiod: float = 0.0,
+                 inflight: InFlightHook | None = None,
+                 forget: Callable[[Digest], None] | None = None,
+                 retention: RetentionHook | None = None,
+                 concurrency: int = 16) -> None:
+        """
+        @param graceperiod: seconds: nothing written more recently is
+            deleted (0 offline, when nothing is pushed meanwhile).
+        @param inflight: the pins of the requests of this process (online).
+        @param forget: called with each blob deleted, to drop it from the
+            caches of this process.
+        @param retention: the policy removing tags and old untagged
+            manifests.
+        @param concurrency: how many storage calls run at once.
+        """
+        self.driver = driver
+        self.clock = clock
+        self.graceperiod = graceperiod
+        self.inflight = inflight
+        self.forget = forget
+        self.retention = retention
+        self.concurrency = concurrency
+
+    async def collect(self, *, dryRun: bool = False, deleteUntagged: bool = False) -> Report:
+        """
+        Collect once.
+
+        @param dryRun: delete nothing, report what would be deleted.
+        @param deleteUntagged: delete the untagged manifests (but the
+            children and referrers of kept ones).
+        @return: the L{Report}.
+        """
+        start = self.clock.seconds()
+        cutoff = start - self.graceperiod
+        inventory = await readInventory(self.driver, self.concurrency)
+        forced = await self._recheck(inventory, start - min(CLOCK_SKEW, self.graceperiod))
+
+        def marking() -> Marks:
+            return mark(inventory, now=start, deleteUntagged=deleteUntagged,
+                        youngerThan=cutoff, retention=self.retention, forced=forced)
+
+        marks = marking()
+        report = Report(dryRun)
+        spared = await self._deleteManifests(inventory, marks, report)
+        if spared:
+            for repository, digest in spared:
+                forced.setdefault(repository, set()).add(digest)
+            marks = marking()
+        candidates, young = selectBlobs(inventory, marks.blobs, cutoff)
+        report.skipped += young
+        swept = await self._sweep(candidates, cutoff, dryRun)
+        for candidate, deleted in zip(candidates, swept, strict=True):
+            if not deleted:
+                report.skipped += 1
+                continue
+            report.removed.extend(
+                Removed("layer-link", candidate.digest, repository, None, 0, "unreferenced")
+                for repository in candidate.linkedBy)
+            report.removed.append(
+                Removed("blob", candidate.digest, None, None, candidate.size, "unreferenced"))
+        report.kept = len(inventory.blobs) - report.blobs
+        self.log.info(
+            "garbage collection{dry}: {blobs} blobs ({bytes} bytes), {manifests} manifests, "
+            "{tags} tags removed, {kept} blobs kept, {skipped} spared",
+            dry=" (dry run)" if dryRun else "", blobs=report.blobs, bytes=report.bytes,
+            manifests=report.manifests, tags=report.tags, kept=report.kept,
+            skipped=report.skipped)
+        return report
+
+    async def _recheck(self, inventory: Inventory, since: float) -> dict[str, set[Digest]]:
+        """
+        Walk the links again (rule 2 of the module docstring): add what
+        was written meanwhile to C{inventory}.
+
+        @return: per repository, the revisions written since C{since} or
+            not seen before, which are roots.
+        """
+        repositories, _ = await readLinks(self.driver)
+        forced: dict[str, set[Digest]] = {}
+        for name, fresh in repositories.items():
+            known = inventory.repositories.setdefault(name, RepositoryInventory(name))
+            for digest, modTime in fresh.revisions.items():
+                if digest not in known.revisions or modTime >= since:
+                    forced.setdefault(name, set()).add(digest)
+                known.revisions[digest] = modTime
+            known.layers.update(fresh.layers)
+        await readManifests(self.driver, (digest for digests in forced.values()
+                                          for digest in digests),
+                            inventory.manifests, self.concurrency)
+        return forced
+
+    async def _deleteManifests(self, inventory: Inventory, marks: Marks,
+                               report: Report) -> list[tuple[str, Digest]]:
+        """
+        Delete the tags and manifests C{marks} dooms, reading each
+        repository's tags again first (rule 4).
+
+        @return: the doomed manifests found tagged, and so spared.
+        """
+        doomed: dict[str, list[Doomed]] = {}
+        for item in [*marks.tags, *marks.manifests]:
+            doomed.setdefault(item.repository, []).append(item)
+        semaphore = DeferredSemaphore(self.concurrency)
+        results = await gatherResults(
+            [semaphore.run(self._deleteInRepository, inventory, name, items, report)
+             for name, items in sorted(doomed.items())], consumeErrors=True)
+        return [spared for result in results for spared in result]
+
+    async def _deleteInRepository(self, inventory: Inventory, name: str,
+                                  doomed: list[Doomed],
+                                  report: Report) -> list[tuple[str, Digest]]:
+        tags = await self._readTags(name)
+        spared = []
+        for item in doomed:
+            if item.tag is not None:
+                if tags.get(item.tag) != item.digest:
+                    report.skipped += 1
+                    continue
+                del tags[item.tag]
+                if not report.dryRun:
+                    await deleteIfPresent(self.driver, paths.tag(name, item.tag))
+                report.removed.append(
+                    Removed("tag", item.digest, name, item.tag, 0, item.reason))
+                continue
+            if item.digest in tags.values():
+                report.skipped += 1
+                spared.append((name, item.digest))
+                continue
+            if not report.dryRun:
+                references = inventory.manifests.get(item.digest)
+                await deleteManifest(self.driver, name, item.digest,
+                                     None if references is None else references.subject, ())
+            report.removed.append(Removed("manifest", item.digest, name, None, 0, item.reason))
+        return spared
+
+    async def _readTags(self, name: str) -> dict[str, Digest]:
+        """
+        @return: the tags of a repository, read afresh.
+        """
+        try:
+            children = await self.driver.list(paths.tags(name))
+        except PathNotFound:
+            return {}
+        names = [child.rsplit("/", 1)[1] for child in children]
+        links = [paths.tagCurrentLink(name, tag) for tag in names]
+        contents = await self.driver.getContents(links)
+        found = {tag: parseLink(content, link)
+                 for tag, link, content in zip(names, links, contents, strict=True)}
+        return {tag: digest for tag, digest in found.items() if digest is not None}
+
+    async def _sweep(self, candidates: list[Candidate], cutoff: float,
+                     dryRun: bool) -> list[bool]:
+        """
+        Sweep the candidates, L{concurrency} at a time.
+
+        @return: for each, whether it was deleted.
+        """
+        async def sweep(batch: list[Candidate]) -> list[bool]:
+            return [await sweepBlob(self.driver, candidate, cutoff, dryRun=dryRun,
+                                    inflight=self.inflight, forget=self.forget)
+                    for candidate in batch]
+
+        return await inBatches(candidates, sweep, self.concurrency)
