@@ -68,3 +68,11 @@ class LRUCache(Generic[K, V]):
         while self._size > self.capacity:
             _, (_, evicted) = self._entries.popitem(last=False)
             self._size -= evicted
+
+    def discard(self, key: K) -> None:
+        """
+        Drop the value cached for C{key}, if any.
+        """
+        old = self._entries.pop(key, None)
+        if old is not None:
+            self._size -= old[1]

@@ -23,6 +23,7 @@ from twisted.internet.defer import Deferred, maybeDeferred
 
 from txregistry.commands import checkconfig
 from txregistry.commands.du import du
+from txregistry.commands.garbagecollect import garbageCollect
 from txregistry.commands.purgeuploads import purgeUploads
 from txregistry.config.units import parse_duration
 from txregistry.interfaces import IStorageDriver
@@ -85,6 +86,17 @@ def makeParser() -> argparse.ArgumentParser:
         "du", help="bytes per repository, shared blobs counted once in the total")
     usage.add_argument("config", metavar="CONFIG")
     usage.add_argument("--json", action="store_true", help="print JSON")
+    collect = commands.add_parser(
+        "garbage-collect",
+        help="delete the blobs no manifest needs (the registry must not serve pushes)")
+    collect.add_argument("config", metavar="CONFIG")
+    collect.add_argument("--dry-run", action="store_true",
+                         help="print what would be deleted, delete nothing")
+    collect.add_argument("--delete-untagged", action="store_true",
+                         help="also delete the manifests no tag names, but the children "
+                              "of kept indexes and the referrers of kept manifests")
+    collect.add_argument("--quiet", action="store_true",
+                         help="print only the counts, not each thing removed")
     return parser
 
 
@@ -160,6 +172,12 @@ def main(argv: list[str] | None = None, stdout: IO[str] | None = None,
 
         async def job(reactor: Any, driver: IStorageDriver) -> int:
             return await purgeUploads(driver, reactor, age, dryRun, out)
+    elif args.command == "garbage-collect":
+        options = {"dryRun": args.dry_run, "deleteUntagged": args.delete_untagged,
+                   "quiet": args.quiet}
+
+        async def job(reactor: Any, driver: IStorageDriver) -> int:
+            return await garbageCollect(driver, reactor, out, **options)
     else:
         asJson = args.json
 

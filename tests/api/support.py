@@ -82,7 +82,8 @@ class InMemoryRegistry:
         self.driver = driver if driver is not None else CheckedDriver(InMemoryDriver())
         self.config = makeConfig(catalogEntries, secret, maxTags, auth, **storage)
         self.clock = clock if clock is not None else Clock()
-        resource = makeApp(self.config, self.driver, self.clock).resource()
+        self.app = makeApp(self.config, self.driver, self.clock)
+        resource = self.app.resource()
         self.stub = StubTreq(resource)
         # treq's agent serves a plain Site; serve ours instead.
         agent = self.stub._agent

@@ -48,6 +48,15 @@ class BlobStore:
         """
         return self._sizes.get(digest)
 
+    def forget(self, digest: Digest) -> None:
+        """
+        Drop what this process remembers of a blob the garbage collector
+        deleted.  (Which repositories linked it is only a guess, checked
+        on use, and is left to age out.)
+        """
+        self._sizes.discard(digest)
+        self._contents.discard(digest)
+
     async def size(self, digest: Digest) -> int | None:
         """
         @return: the blob's size, or L{None} if it is not stored.

@@ -51,6 +51,14 @@ class ManifestStore:
         """
         return {"manifest_contents": self._contents, "tag_guesses": self._tagGuesses}
 
+    def forget(self, digest: Digest) -> None:
+        """
+        Drop what this process remembers of a manifest whose blob the
+        garbage collector deleted, and of that blob.
+        """
+        self._contents.discard(digest)
+        self.blobs.forget(digest)
+
     async def get(self, name: str, digest: Digest) -> bytes:
         """
         @return: the manifest's bytes exactly as pushed.

@@ -24,11 +24,12 @@ repository links every blob it names.
     but whose manifest is not pushed yet.  The link's time matters too: an
     upload resumed and committed late keeps its data's old time.
  2. The inventory is not one snapshot, and a manifest may be pushed while
-    it is read.  After marking, the links are walked again: every revision
-    written since C{start} (less L{CLOCK_SKEW}, for storages whose clock is
-    not ours, when the grace period is that long), or not seen before, is a root, and the marks are computed
-    again with it, so what it needs is kept even if it was untagged or
-    unknown when first marked.
+    it is read.  After the blobs are listed, the links are walked again and
+    what was written meanwhile joins the inventory before marking: a
+    revision written since C{cutoff} is a root whatever its tags (so a
+    manifest pushed, or pushed again, during the run keeps what it needs
+    even if it was unknown or untagged when first read), and a C{_layers}
+    link written since spares its blob (rule 1).
  3. Right before each blob is deleted its data is stat-ed again (a blob
     pushed again meanwhile has a new time and is spared), and, online, the
     in-flight pins of this process are checked inside
@@ -87,9 +88,6 @@ from txregistry.storage.gc.sweep import (
     sweepBlob,
 )
 from txregistry.storage.links import deleteIfPresent, parseLink
-
-#: Seconds by which the storage's clock may differ from ours (rule 2).
-CLOCK_SKEW = 5.0
 
 
 @dataclass(frozen=True)
@@ -205,7 +203,8 @@ class GarbageCollector:
         start = self.clock.seconds()
         cutoff = start - self.graceperiod
         inventory = await readInventory(self.driver, self.concurrency)
-        forced = await self._recheck(inventory, start - min(CLOCK_SKEW, self.graceperiod))
+        await self._recheck(inventory)
+        forced: dict[str, set[Digest]] = {}
 
         def marking() -> Marks:
             return mark(inventory, now=start, deleteUntagged=deleteUntagged,
@@ -239,27 +238,19 @@ class GarbageCollector:
             skipped=report.skipped)
         return report
 
-    async def _recheck(self, inventory: Inventory, since: float) -> dict[str, set[Digest]]:
+    async def _recheck(self, inventory: Inventory) -> None:
         """
         Walk the links again (rule 2 of the module docstring): add what
-        was written meanwhile to C{inventory}.
-
-        @return: per repository, the revisions written since C{since} or
-            not seen before, which are roots.
+        was written meanwhile to C{inventory}, with its new times.
         """
         repositories, _ = await readLinks(self.driver)
-        forced: dict[str, set[Digest]] = {}
         for name, fresh in repositories.items():
             known = inventory.repositories.setdefault(name, RepositoryInventory(name))
-            for digest, modTime in fresh.revisions.items():
-                if digest not in known.revisions or modTime >= since:
-                    forced.setdefault(name, set()).add(digest)
-                known.revisions[digest] = modTime
+            known.revisions.update(fresh.revisions)
             known.layers.update(fresh.layers)
-        await readManifests(self.driver, (digest for digests in forced.values()
-                                          for digest in digests),
+        await readManifests(self.driver, (digest for repository in repositories.values()
+                                          for digest in repository.revisions),
                             inventory.manifests, self.concurrency)
-        return forced
 
     async def _deleteManifests(self, inventory: Inventory, marks: Marks,
                                report: Report) -> list[tuple[str, Digest]]:
