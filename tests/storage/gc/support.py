@@ -41,15 +41,15 @@ OLD = 3600.0
 class AgedDriver:
     """
     A driver whose files can be made to look older than they are (until
-    they are written again), and which runs an action before a given walk.
+    they are written again), and which runs actions right after it lists a
+    directory (C{walk} or C{list}), before it answers.
     """
 
     def __init__(self, driver: Any) -> None:
         self._driver = driver
         self._times: dict[str, float] = {}
-        #: Actions run (once) right before the walk of a path.
-        self.beforeWalk: dict[str, list[Callable[[], object]]] = {}
-        self.walks: list[str] = []
+        #: Actions run (once) right after a C{(method, path)} call.
+        self.after: dict[tuple[str, str], list[Callable[[], object]]] = {}
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._driver, name)
@@ -73,12 +73,22 @@ class AgedDriver:
     def stat(self, path: str) -> Deferred[FileInfo]:
         return self._driver.stat(path).addCallback(self._aged)
 
-    def walk(self, path: str) -> Deferred[list[FileInfo]]:
-        self.walks.append(path)
-        for action in self.beforeWalk.pop(path, []):
+    def _then(self, method: str, path: str, answer: Any) -> Any:
+        """
+        Run the actions due after C{method(path)}, then give its answer (or
+        failure).
+        """
+        for action in self.after.pop((method, path), []):
             action()
+        return answer
+
+    def walk(self, path: str) -> Deferred[list[FileInfo]]:
         return self._driver.walk(path).addCallback(
-            lambda infos: [self._aged(info) for info in infos])
+            lambda infos: [self._aged(info) for info in infos]).addBoth(
+            lambda answer: self._then("walk", path, answer))
+
+    def list(self, path: str) -> Deferred[list[str]]:
+        return self._driver.list(path).addBoth(lambda answer: self._then("list", path, answer))
 
     def putContent(self, path: str, content: bytes, durable: bool = True) -> Deferred[None]:
         self._written(path)

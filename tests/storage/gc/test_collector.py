@@ -231,53 +231,41 @@ def test_youngUntaggedManifestSpared(registry: Registry) -> None:
 
 
 def test_manifestPushedDuringRun(registry: Registry) -> None:
-    """A manifest pushed after the links were walked, naming an old unreferenced blob, keeps it: the links are walked again before the sweep."""
+    """A manifest pushed after the links were walked, naming old unreferenced blobs, keeps them: online, the links are walked again before marking."""
     config = registry.pushBlob(A, b"config")
     layer = registry.pushBlob(A, b"layer")
     pushed: list[Digest] = []
-    registry.driver.beforeWalk[paths.BLOBS] = [lambda: pushed.append(registry.manifest(
-        A, "v1", imageOf(b"config", b"layer"), OCI_MANIFEST))]
-    report = registry.collect()
+    registry.driver.after[("walk", f"{paths.manifests(A)}/revisions")] = [
+        lambda: pushed.append(registry.manifest(A, "v1", imageOf(b"config", b"layer"),
+                                                OCI_MANIFEST))]
+    report = registry.collect(graceperiod=600)
     assert pushed and not report.removed
     assert {config, layer, pushed[0]} <= registry.stored()
 
 
-def test_retaggedDuringRun(registry: Registry) -> None:
-    """With delete-untagged, an untagged manifest pushed again with a tag while the collector runs is kept with its blobs."""
-    digest, blobs = registry.image(A, "", b"config", b"layer")
-    registry.driver.beforeWalk[paths.BLOBS] = [lambda: registry.manifest(
-        A, "v1", imageOf(b"config", b"layer"), OCI_MANIFEST)]
-    report = registry.collect(deleteUntagged=True)
-    assert not report.removed
-    assert {digest, *blobs} <= registry.stored()
-
-
 def test_taggedBeforeDelete(registry: Registry) -> None:
     """A doomed untagged manifest that a tag names by the time it would be deleted is kept, and so are its blobs (the tags are read again)."""
+    registry.image(A, "other", b"other config", b"other layer")
     digest, blobs = registry.image(A, "", b"config", b"layer")
 
     def tag() -> None:
         run(registry.stores.tags.tag(A, "late", digest))
 
-    registry.driver.beforeWalk[paths.BLOBS] = [tag]
+    registry.driver.after[("list", paths.tags(A))] = [tag]
     report = registry.collect(deleteUntagged=True)
     assert not report.removed and report.skipped == 1
     assert {digest, *blobs} <= registry.stored()
 
 
 def test_blobRewrittenDuringRun(registry: Registry) -> None:
-    """A candidate blob written again after the inventory was taken is spared (it is stat-ed again right before its delete)."""
+    """A candidate blob written again after the inventory listed it is spared (it is stat-ed right before its delete)."""
     orphan = registry.pushBlob(A, b"orphan")
-    registry.driver.beforeWalk[paths.REPOSITORIES] = []
 
     def rewrite() -> None:
         result(registry.driver.putContent(paths.blobData(orphan), b"orphan"))
 
-    registry.driver.age()
-    # The links are walked twice; the second walk comes after the blobs'.
-    registry.driver.beforeWalk[paths.BLOBS] = [
-        lambda: registry.driver.beforeWalk.setdefault(paths.REPOSITORIES, []).append(rewrite)]
-    report = registry.collectNow()
+    registry.driver.after[("list", paths.blobDirectory(orphan).rsplit("/", 1)[0])] = [rewrite]
+    report = registry.collect()
     assert not report.removed and report.skipped == 1
     assert orphan in registry.stored()
 

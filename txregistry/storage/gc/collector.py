@@ -17,21 +17,25 @@ blob's data, its C{_layers} link, the manifest's blob, the manifest's
 revision link, and its tag; a manifest push first checks that the
 repository links every blob it names.
 
- 1. A blob is a candidate only if no kept manifest needs it, its data was
-    written before C{cutoff}, and no C{_layers} link naming it was written
-    after C{cutoff}.  So the blobs of a push that started within the grace
-    period are never candidates: an upload in progress, or one finished
-    but whose manifest is not pushed yet.  The link's time matters too: an
-    upload resumed and committed late keeps its data's old time.
+ 1. A blob is deleted only if no kept manifest needs it, no C{_layers}
+    link naming it was written after C{cutoff}, and its data was written
+    before C{cutoff} (stat-ed right before the delete, rule 3).  So the
+    blobs of a push that started within the grace period are never
+    deleted: an upload in progress, or one finished but whose manifest is
+    not pushed yet.  The link's time matters too: an upload resumed and
+    committed late keeps its data's old time.
  2. The inventory is not one snapshot, and a manifest may be pushed while
     it is read.  After the blobs are listed, the links are walked again and
     what was written meanwhile joins the inventory before marking: a
     revision written since C{cutoff} is a root whatever its tags (so a
     manifest pushed, or pushed again, during the run keeps what it needs
     even if it was unknown or untagged when first read), and a C{_layers}
-    link written since spares its blob (rule 1).
- 3. Right before each blob is deleted its data is stat-ed again (a blob
-    pushed again meanwhile has a new time and is spared), and, online, the
+    link written since spares its blob (rule 1).  Without a grace period
+    (offline) this second walk is skipped: nothing is pushed then, and if
+    something were, no second walk could save the blobs its push uploaded
+    just before the run.
+ 3. Right before each blob is deleted its data is stat-ed (a blob pushed
+    again meanwhile has a new time and is spared), and, online, the
     in-flight pins of this process are checked inside
     L{InFlightHook.deleting}: a manifest push pins what it names before it
     checks the links and until its revision link is written, an upload
@@ -202,8 +206,11 @@ class GarbageCollector:
         """
         start = self.clock.seconds()
         cutoff = start - self.graceperiod
-        inventory = await readInventory(self.driver, self.concurrency)
-        await self._recheck(inventory)
+        inventory = await readInventory(
+            self.driver, self.concurrency,
+            times=self.graceperiod > 0 or self.retention is not None)
+        if self.graceperiod > 0:
+            await self._recheck(inventory)
         forced: dict[str, set[Digest]] = {}
 
         def marking() -> Marks:
@@ -220,15 +227,15 @@ class GarbageCollector:
         candidates, young = selectBlobs(inventory, marks.blobs, cutoff)
         report.skipped += young
         swept = await self._sweep(candidates, cutoff, dryRun)
-        for candidate, deleted in zip(candidates, swept, strict=True):
-            if not deleted:
+        for candidate, size in zip(candidates, swept, strict=True):
+            if size is None:
                 report.skipped += 1
                 continue
             report.removed.extend(
                 Removed("layer-link", candidate.digest, repository, None, 0, "unreferenced")
                 for repository in candidate.linkedBy)
             report.removed.append(
-                Removed("blob", candidate.digest, None, None, candidate.size, "unreferenced"))
+                Removed("blob", candidate.digest, None, None, size, "unreferenced"))
         report.kept = len(inventory.blobs) - report.blobs
         self.log.info(
             "garbage collection{dry}: {blobs} blobs ({bytes} bytes), {manifests} manifests, "
@@ -243,7 +250,7 @@ class GarbageCollector:
         Walk the links again (rule 2 of the module docstring): add what
         was written meanwhile to C{inventory}, with its new times.
         """
-        repositories, _ = await readLinks(self.driver)
+        repositories, _ = await readLinks(self.driver, self.concurrency, times=True)
         for name, fresh in repositories.items():
             known = inventory.repositories.setdefault(name, RepositoryInventory(name))
             known.revisions.update(fresh.revisions)
@@ -312,13 +319,13 @@ class GarbageCollector:
         return {tag: digest for tag, digest in found.items() if digest is not None}
 
     async def _sweep(self, candidates: list[Candidate], cutoff: float,
-                     dryRun: bool) -> list[bool]:
+                     dryRun: bool) -> list[int | None]:
         """
         Sweep the candidates, L{concurrency} at a time.
 
-        @return: for each, whether it was deleted.
+        @return: for each, its size if it was deleted, else L{None}.
         """
-        async def sweep(batch: list[Candidate]) -> list[bool]:
+        async def sweep(batch: list[Candidate]) -> list[int | None]:
             return [await sweepBlob(self.driver, candidate, cutoff, dryRun=dryRun,
                                     inflight=self.inflight, forget=self.forget)
                     for candidate in batch]

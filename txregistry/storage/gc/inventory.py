@@ -1,10 +1,16 @@
 """
 What the registry holds, read for the garbage collector through
-L{IStorageDriver} alone, in as few round trips as the driver allows: one
-C{walk} of C{repositories/} for every link of every repository, one C{walk}
-of C{blobs/} for every blob with its size and age, and the tags' and
-manifests' contents read in batches (C{getContents}), a bounded number of
-batches at a time.
+L{IStorageDriver} alone, in as few round trips as the driver allows, a
+bounded number at a time: each repository's C{_layers} and
+C{_manifests/revisions} links, its tags, every blob stored under
+C{blobs/}, and the manifests, read and parsed in batches (C{getContents}).
+
+The links' times matter only to a collector with a grace period or a
+retention policy: it walks the link directories (C{walk} gives every
+link's time in one call).  Without (offline), listing the directories of
+the digests is enough, which reads a fraction of the directories.  Blobs
+are listed, never stat-ed here: only the few the sweep would delete are,
+right before it does (L{txregistry.storage.gc.sweep}).
 """
 
 from __future__ import annotations
@@ -13,15 +19,16 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from twisted.internet.defer import DeferredSemaphore, gatherResults
+from twisted.internet.defer import Deferred, DeferredSemaphore, gatherResults
 from twisted.logger import Logger
 
 from txregistry.digest import Digest, InvalidDigest
 from txregistry.errors import ManifestInvalid
-from txregistry.interfaces import IStorageDriver
+from txregistry.interfaces import FileInfo, IStorageDriver
 from txregistry.jsonparse import InvalidJSON, parseJSON
 from txregistry.manifest import parseManifest
 from txregistry.storage import paths
+from txregistry.storage.catalog import listRepositories
 from txregistry.storage.driver.errors import PathNotFound
 from txregistry.storage.links import parseLink
 
@@ -39,11 +46,11 @@ class RepositoryInventory:
     The links of one repository.
 
     @ivar revisions: its manifests, each with its revision link's
-        modification time.
+        modification time (0 if the times were not read).
     @ivar tags: each tag with the digest it names and its C{current} link's
-        modification time.
+        modification time (0 if the times were not read).
     @ivar layers: the blobs its C{_layers} links name, with the links'
-        modification times.
+        modification times (0 if the times were not read).
     """
 
     name: str
@@ -70,16 +77,6 @@ class References:
     parsed: bool = True
 
 
-@dataclass(frozen=True)
-class BlobInfo:
-    """
-    A stored blob: its C{data} file's size and modification time.
-    """
-
-    size: int
-    modTime: float
-
-
 @dataclass
 class Inventory:
     """
@@ -93,7 +90,7 @@ class Inventory:
 
     repositories: dict[str, RepositoryInventory]
     manifests: dict[Digest, References | None]
-    blobs: dict[Digest, BlobInfo]
+    blobs: set[Digest]
 
 
 def _digest(algorithm: str, hex: str) -> Digest | None:
@@ -103,51 +100,81 @@ def _digest(algorithm: str, hex: str) -> Digest | None:
         return None
 
 
-async def readLinks(driver: IStorageDriver) -> tuple[
+async def readLinks(driver: IStorageDriver, concurrency: int = 16,
+                    times: bool = False) -> tuple[
         dict[str, RepositoryInventory], dict[str, dict[str, float]]]:
     """
-    Walk C{repositories/} once.
+    Read the C{_layers} and C{_manifests/revisions} links of every
+    repository (not the index links of its tags, which the collector never
+    needs), C{concurrency} repositories at a time.
 
+    @param times: whether the links' times are wanted: their directories
+        are walked then, else only the directories of digests are listed.
     @return: every repository with its revisions and layer links (its
         C{tags} still empty), and the tags of each, to be read, with their
         C{current} links' modification times.
     """
+    names = await listRepositories(driver, ("_layers", "_manifests"))
+    semaphore = DeferredSemaphore(concurrency)
+    found = await gatherResults(
+        [semaphore.run(_readRepository, driver, name, times) for name in names],
+        consumeErrors=True)
+    return ({repository.name: repository for repository, _ in found},
+            {repository.name: tags for repository, tags in found if tags})
+
+
+async def _readRepository(driver: IStorageDriver, name: str,
+                          times: bool) -> tuple[RepositoryInventory, dict[str, float]]:
+    read = _walkLinks if times else _listLinks
+    repository = RepositoryInventory(
+        name, revisions=await read(driver, f"{paths.manifests(name)}/revisions"),
+        layers=await read(driver, f"{paths.repository(name)}/_layers"))
+    directory = paths.tags(name)
+    tags: dict[str, float] = {}
+    if times:
+        for info in await _walk(driver, directory):
+            parts = info.path[len(directory) + 1:].split("/")
+            if parts[1:] == ["current", "link"] and not info.isDir:
+                tags[parts[0]] = info.modTime
+    else:
+        tags = {child.rsplit("/", 1)[1]: 0.0 for child in await _list(driver, directory)}
+    return repository, tags
+
+
+async def _walkLinks(driver: IStorageDriver, directory: str) -> dict[Digest, float]:
+    """
+    @return: the digests of the C{<alg>/<hex>/link} files below
+        C{directory}, with their times.
+    """
+    links = {}
+    for info in await _walk(driver, directory):
+        parts = info.path[len(directory) + 1:].split("/")
+        if len(parts) == 3 and parts[2] == "link" and not info.isDir:
+            digest = _digest(parts[0], parts[1])
+            if digest is not None:
+                links[digest] = info.modTime
+    return links
+
+
+async def _listLinks(driver: IStorageDriver, directory: str) -> dict[Digest, float]:
+    """
+    @return: the digests of the C{<alg>/<hex>} directories below
+        C{directory}, with the time 0.
+    """
+    links = {}
+    for algorithm in await _list(driver, directory):
+        for child in await _list(driver, algorithm):
+            digest = _digest(algorithm.rsplit("/", 1)[1], child.rsplit("/", 1)[1])
+            if digest is not None:
+                links[digest] = 0.0
+    return links
+
+
+async def _walk(driver: IStorageDriver, directory: str) -> list[FileInfo]:
     try:
-        infos = await driver.walk(paths.REPOSITORIES)
+        return await driver.walk(directory)
     except PathNotFound:
-        return {}, {}
-    repositories: dict[str, RepositoryInventory] = {}
-    tags: dict[str, dict[str, float]] = {}
-    prefix = len(paths.REPOSITORIES) + 1
-    for info in infos:
-        if info.isDir or not info.path.endswith("/link"):
-            continue
-        parts = info.path[prefix:].split("/")
-        at = next((i for i, part in enumerate(parts) if part.startswith("_")), None)
-        if not at:
-            continue
-        name, kind, rest = "/".join(parts[:at]), parts[at], parts[at + 1:]
-        if kind == "_layers" and len(rest) == 3:
-            digest = _digest(rest[0], rest[1])
-            if digest is not None:
-                _repository(repositories, name).layers[digest] = info.modTime
-        elif kind == "_manifests" and len(rest) == 4 and rest[0] == "revisions":
-            digest = _digest(rest[1], rest[2])
-            if digest is not None:
-                _repository(repositories, name).revisions[digest] = info.modTime
-        elif kind == "_manifests" and len(rest) == 4 and rest[0] == "tags" \
-                and rest[2] == "current":
-            _repository(repositories, name)
-            tags.setdefault(name, {})[rest[1]] = info.modTime
-    return repositories, tags
-
-
-def _repository(repositories: dict[str, RepositoryInventory],
-                name: str) -> RepositoryInventory:
-    repository = repositories.get(name)
-    if repository is None:
-        repository = repositories[name] = RepositoryInventory(name)
-    return repository
+        return []
 
 
 def _chunks(items: list[T], size: int = BATCH) -> Iterator[list[T]]:
@@ -195,27 +222,32 @@ async def readTags(driver: IStorageDriver, tags: dict[str, dict[str, float]],
     return found
 
 
-async def readBlobs(driver: IStorageDriver) -> dict[Digest, BlobInfo]:
+async def readBlobs(driver: IStorageDriver, concurrency: int = 16) -> set[Digest]:
     """
-    Walk C{blobs/} once.
+    List C{blobs/}, its C{<alg>/<xx>} directories C{concurrency} at a time.
 
-    @return: every stored blob.
+    @return: the digest of every blob stored.
     """
-    try:
-        infos = await driver.walk(paths.BLOBS)
-    except PathNotFound:
-        return {}
-    blobs = {}
-    prefix = len(paths.BLOBS) + 1
-    for info in infos:
-        if info.isDir:
-            continue
-        parts = info.path[prefix:].split("/")
-        if len(parts) == 4 and parts[3] == "data":
+    directories = [prefix for algorithm in await _list(driver, paths.BLOBS)
+                   for prefix in await _list(driver, algorithm)]
+    semaphore = DeferredSemaphore(concurrency)
+    listed = await gatherResults([semaphore.run(_list, driver, directory)
+                                  for directory in directories], consumeErrors=True)
+    blobs = set()
+    for children in listed:
+        for child in children:
+            parts = child[len(paths.BLOBS) + 1:].split("/")
             digest = _digest(parts[0], parts[2])
             if digest is not None:
-                blobs[digest] = BlobInfo(info.size, info.modTime)
+                blobs.add(digest)
     return blobs
+
+
+async def _list(driver: IStorageDriver, directory: str) -> list[str]:
+    try:
+        return await driver.list(directory)
+    except PathNotFound:
+        return []
 
 
 def references(digest: Digest, payload: bytes) -> References:
@@ -281,14 +313,18 @@ async def readManifests(driver: IStorageDriver, digests: Iterable[Digest],
                          if child not in known})
 
 
-async def readInventory(driver: IStorageDriver, concurrency: int = 16) -> Inventory:
+async def readInventory(driver: IStorageDriver, concurrency: int = 16,
+                        times: bool = False) -> Inventory:
     """
-    Read everything the collector decides from.
+    Read everything the collector decides from, the blobs meanwhile.
+
+    @param times: whether the links' times are wanted (see L{readLinks}).
     """
-    repositories, tagNames = await readLinks(driver)
+    blobs = Deferred.fromCoroutine(readBlobs(driver, concurrency))
+    repositories, tagNames = await readLinks(driver, concurrency, times)
     for name, tags in (await readTags(driver, tagNames, concurrency)).items():
         repositories[name].tags = tags
     manifests: dict[Digest, References | None] = {}
     await readManifests(driver, (digest for repository in repositories.values()
                                  for digest in repository.revisions), manifests, concurrency)
-    return Inventory(repositories, manifests, await readBlobs(driver))
+    return Inventory(repositories, manifests, await blobs)

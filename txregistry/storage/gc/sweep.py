@@ -27,25 +27,23 @@ class Candidate:
     A blob to delete.
 
     @ivar digest: the blob.
-    @ivar size: its bytes.
     @ivar linkedBy: the repositories whose C{_layers} link it.
     """
 
     digest: Digest
-    size: int
     linkedBy: tuple[str, ...]
 
 
 def selectBlobs(inventory: Inventory, marked: set[Digest],
                 cutoff: float) -> tuple[list[Candidate], int]:
     """
-    Choose the blobs to delete: those not marked whose data was written
-    before C{cutoff} and which no C{_layers} link written since names (an
-    upload resumed and committed late keeps its data's old time but writes
-    a fresh link).
+    Choose the blobs to delete: those not marked which no C{_layers} link
+    written since C{cutoff} names (an upload resumed and committed late
+    keeps its data's old time but writes a fresh link).  Their data's own
+    time is checked when they are swept (L{sweepBlob}).
 
     @return: the candidates, by digest, and how many unmarked blobs were
-        spared for being young.
+        spared for a young link.
     """
     linkedBy: dict[Digest, list[str]] = {}
     youngest: dict[Digest, float] = {}
@@ -55,13 +53,12 @@ def selectBlobs(inventory: Inventory, marked: set[Digest],
             if modTime > youngest.get(digest, 0.0):
                 youngest[digest] = modTime
     candidates, spared = [], 0
-    for digest, blob in sorted(inventory.blobs.items()):
-        if digest in marked:
-            continue
-        if blob.modTime >= cutoff or youngest.get(digest, 0.0) >= cutoff:
+    for digest in inventory.blobs - marked:
+        if youngest.get(digest, 0.0) >= cutoff:
             spared += 1
-            continue
-        candidates.append(Candidate(digest, blob.size, tuple(sorted(linkedBy.get(digest, ())))))
+        else:
+            candidates.append(Candidate(digest, tuple(sorted(linkedBy.get(digest, ())))))
+    candidates.sort(key=lambda candidate: str(candidate.digest))
     return candidates, spared
 
 
@@ -81,36 +78,37 @@ async def deleteManifest(driver: IStorageDriver, repository: str, digest: Digest
 
 async def sweepBlob(driver: IStorageDriver, candidate: Candidate, cutoff: float, *,
                     dryRun: bool, inflight: InFlightHook | None,
-                    forget: Callable[[Digest], None] | None) -> bool:
+                    forget: Callable[[Digest], None] | None) -> int | None:
     """
     Delete a candidate blob: its C{_layers} links, then its data, then
     forget it in the caches of this process.
 
-    The data is stat-ed again first: a blob rewritten since the inventory
-    (its time moved past C{cutoff}) or gone is left alone, and so is a blob
-    a request of this process has pinned.
+    Its data is stat-ed first, right before the delete: a blob written
+    since C{cutoff} (pushed again meanwhile, or uploaded within the grace
+    period) or gone is left alone, and so is a blob a request of this
+    process has pinned.
 
-    @return: whether it was deleted (or, in a dry run, would be).
+    @return: its size if it was deleted (or, in a dry run, would be), else
+        L{None}.
     """
-    data = paths.blobData(candidate.digest)
     try:
-        info = await driver.stat(data)
+        info = await driver.stat(paths.blobData(candidate.digest))
     except PathNotFound:
-        return False
+        return None
     if info.modTime >= cutoff:
-        return False
+        return None
     if dryRun:
-        return True
+        return info.size
     if inflight is None:
         await _delete(driver, candidate)
     else:
         async with inflight.deleting(candidate.digest) as allowed:
             if not allowed:
-                return False
+                return None
             await _delete(driver, candidate)
     if forget is not None:
         forget(candidate.digest)
-    return True
+    return info.size
 
 
 async def _delete(driver: IStorageDriver, candidate: Candidate) -> None:
