@@ -121,7 +121,7 @@ async def withStorage(reactor: Any, config: Any, job: StorageJob,
         line) if the driver cannot be set up or fails.
     """
     try:
-        storage = makeDriver(config.storage, reactor)
+        storage = makeDriver(config.storage, reactor, cacheLinks=False)
     except ValueError as e:
         err.write(f"{PREFIX}{e}\n")
         return 1

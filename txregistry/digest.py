@@ -11,6 +11,7 @@ from functools import lru_cache
 
 # The OCI grammar, plus the registered algorithms' exact hex lengths.
 _GRAMMAR = re.compile(r"^([a-z0-9]+(?:[.+_-][a-z0-9]+)*):([a-zA-Z0-9=_-]+)$")
+HEX = re.compile(r"[0-9a-f]+")
 HEX_LENGTHS = {"sha256": 64, "sha512": 128}
 CANONICAL = "sha256"
 
@@ -68,6 +69,6 @@ def _parse(text: str) -> Digest:
     length = HEX_LENGTHS.get(algorithm)
     if length is None:
         raise InvalidDigest(f"unsupported digest algorithm: {algorithm}")
-    if len(encoded) != length or not re.fullmatch(r"[0-9a-f]+", encoded):
+    if len(encoded) != length or not HEX.fullmatch(encoded):
         raise InvalidDigest(f"invalid {algorithm} hex: {encoded!r}")
     return Digest(algorithm, encoded)

@@ -86,8 +86,8 @@ def _makeRoot(root: str) -> None:
                          f"{e.strerror or e}{where}") from None
 
 
-def makeDriver(storage: Any, reactor: Any,
-               observer: CallObserver | None = None) -> StorageDriverSetup:
+def makeDriver(storage: Any, reactor: Any, observer: CallObserver | None = None,
+               cacheLinks: bool = True) -> StorageDriverSetup:
     """
     @param storage: the C{storage} configuration: its C{driver} is
         C{"filesystem"} or C{"inmemory"}; for C{"filesystem"}, its
@@ -98,6 +98,8 @@ def makeDriver(storage: Any, reactor: Any,
         clock timing its calls for C{observer}.
     @param observer: told of each of the driver's calls once it ends (see
         L{CheckedDriver}); or L{None}.
+    @param cacheLinks: whether to cache links where inotify works (a
+        command reading each link once has no use for it).
     @raise ValueError: if the driver is unknown, or the root directory
         cannot be created.
     """
@@ -116,7 +118,7 @@ def makeDriver(storage: Any, reactor: Any,
         driver: IStorageDriver = filesystem
         services: list[IService] = [ThreadPoolService(pool), ThreadPoolService(metadata)]
         caches: dict[str, CountedLookups] = {}
-        inotify = Inotify.open()
+        inotify = Inotify.open() if cacheLinks else None
         if inotify is not None:
             files = caches["links"] = WatchedFiles(inotify, defaultCapacity())
             driver = WatchedDriver(driver, config.rootdirectory, files)

@@ -15,6 +15,7 @@ right before it does (L{txregistry.storage.gc.sweep}).
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -22,13 +23,9 @@ from typing import Any, TypeVar
 from twisted.internet.defer import Deferred, DeferredSemaphore, gatherResults
 from twisted.logger import Logger
 
-from txregistry.digest import Digest, InvalidDigest
-from txregistry.errors import ManifestInvalid
+from txregistry.digest import HEX, HEX_LENGTHS, Digest
 from txregistry.interfaces import FileInfo, IStorageDriver
-from txregistry.jsonparse import InvalidJSON, parseJSON
-from txregistry.manifest import parseManifest
 from txregistry.storage import paths
-from txregistry.storage.catalog import listRepositories
 from txregistry.storage.driver.errors import PathNotFound
 from txregistry.storage.links import parseLink
 
@@ -94,10 +91,14 @@ class Inventory:
 
 
 def _digest(algorithm: str, hex: str) -> Digest | None:
-    try:
-        return Digest.parse(f"{algorithm}:{hex}")
-    except InvalidDigest:
+    """
+    @return: the digest named by the path components C{algorithm} and
+        C{hex} (parsed without L{Digest.parse}'s cache, which so many
+        distinct digests would only churn), or L{None} if they name none.
+    """
+    if HEX_LENGTHS.get(algorithm) != len(hex) or not HEX.fullmatch(hex):
         return None
+    return Digest(algorithm, hex)
 
 
 async def readLinks(driver: IStorageDriver, concurrency: int = 16,
@@ -114,13 +115,36 @@ async def readLinks(driver: IStorageDriver, concurrency: int = 16,
         C{tags} still empty), and the tags of each, to be read, with their
         C{current} links' modification times.
     """
-    names = await listRepositories(driver, ("_layers", "_manifests"))
     semaphore = DeferredSemaphore(concurrency)
+    names = await _repositoryNames(driver, semaphore)
     found = await gatherResults(
         [semaphore.run(_readRepository, driver, name, times) for name in names],
         consumeErrors=True)
     return ({repository.name: repository for repository, _ in found},
             {repository.name: tags for repository, tags in found if tags})
+
+
+async def _repositoryNames(driver: IStorageDriver,
+                           semaphore: DeferredSemaphore) -> list[str]:
+    """
+    @return: the names of the directories below C{repositories/} with a
+        C{_layers} or C{_manifests} directory, listing a level of the tree
+        at a time, as many directories at once as C{semaphore} allows.
+    """
+    names: list[str] = []
+    level = [paths.REPOSITORIES]
+    while level:
+        listed = await gatherResults([semaphore.run(_list, driver, directory)
+                                      for directory in level], consumeErrors=True)
+        below: list[str] = []
+        for directory, children in zip(level, listed, strict=True):
+            bases = [child.rsplit("/", 1)[1] for child in children]
+            if "_layers" in bases or "_manifests" in bases:
+                names.append(directory[len(paths.REPOSITORIES) + 1:])
+            below.extend(child for child, base in zip(children, bases, strict=True)
+                         if not base.startswith("_"))
+        level = below
+    return sorted(names)
 
 
 async def _readRepository(driver: IStorageDriver, name: str,
@@ -252,40 +276,69 @@ async def _list(driver: IStorageDriver, directory: str) -> list[str]:
 
 def references(digest: Digest, payload: bytes) -> References:
     """
-    @return: what the manifest C{payload} refers to; for one that
-        txregistry does not parse (a schema 1 manifest, a malformed one),
-        every digest it names under a C{digest} or C{blobSum} key, so that
-        nothing it may need is collected.
+    @return: what the manifest C{payload} refers to: the fields of an
+        image manifest or an index (the registry checked the rest when it
+        was pushed).  For a manifest of another shape (a schema 1 manifest,
+        a malformed one), every digest it names under a C{digest} or
+        C{blobSum} key, so that nothing it may need is collected.
     """
     try:
-        manifest = parseManifest(payload, None)
-    except ManifestInvalid as e:
-        log.info("manifest {digest} not understood ({reason}): keeping what it names",
-                 digest=str(digest), reason=str(e))
-        named = tuple(_namedDigests(payload))
-        return References(named, named, None, parsed=False)
-    blobs = [layer.digest for layer in manifest.layers]
-    if manifest.config is not None:
-        blobs.insert(0, manifest.config.digest)
-    return References(tuple(blobs), tuple(child.digest for child in manifest.manifests),
-                      None if manifest.subject is None else manifest.subject.digest)
+        body = json.loads(payload)
+    except (ValueError, RecursionError):
+        body = None
+    found = _shaped(body)
+    if found is not None:
+        return found
+    log.info("manifest {digest} not understood: keeping every digest it names",
+             digest=str(digest))
+    named = tuple(_namedDigests(body))
+    return References(named, named, None, parsed=False)
 
 
-def _namedDigests(payload: bytes) -> Iterator[Digest]:
-    try:
-        body = parseJSON(payload)
-    except InvalidJSON:
-        return
+def _shaped(body: Any) -> References | None:
+    """
+    @return: the references of a schema 2 image manifest or index, or
+        L{None} if C{body} is not one.
+    """
+    if not isinstance(body, dict) or body.get("schemaVersion") != 2:
+        return None
+    config, layers, children = body.get("config"), body.get("layers"), body.get("manifests")
+    if config is not None:
+        if not isinstance(layers, list) or children is not None:
+            return None
+        blobs = [_named(descriptor) for descriptor in [config, *layers]]
+        named: list[Digest | None] = []
+    elif isinstance(children, list) and layers is None:
+        blobs, named = [], [_named(descriptor) for descriptor in children]
+    else:
+        return None
+    subject = None if body.get("subject") is None else _named(body["subject"])
+    if None in blobs or None in named or (subject is None and body.get("subject") is not None):
+        return None
+    return References(tuple(blobs), tuple(named), subject)  # type: ignore[arg-type]
+
+
+def _named(descriptor: Any) -> Digest | None:
+    """
+    @return: the digest of a descriptor, or L{None} if it names none.
+    """
+    if not isinstance(descriptor, dict) or not isinstance(descriptor.get("digest"), str):
+        return None
+    algorithm, _, hex = descriptor["digest"].partition(":")
+    return _digest(algorithm, hex)
+
+
+def _namedDigests(body: Any) -> Iterator[Digest]:
     pending: list[Any] = [body]
     while pending:
         value = pending.pop()
         if isinstance(value, dict):
             for key, item in value.items():
                 if key in ("digest", "blobSum") and isinstance(item, str):
-                    try:
-                        yield Digest.parse(item)
-                    except InvalidDigest:
-                        pass
+                    algorithm, _, hex = item.partition(":")
+                    digest = _digest(algorithm, hex)
+                    if digest is not None:
+                        yield digest
                 else:
                     pending.append(item)
         elif isinstance(value, list):

@@ -45,15 +45,15 @@ def selectBlobs(inventory: Inventory, marked: set[Digest],
     @return: the candidates, by digest, and how many unmarked blobs were
         spared for a young link.
     """
+    unmarked = inventory.blobs - marked
     linkedBy: dict[Digest, list[str]] = {}
     youngest: dict[Digest, float] = {}
     for repository in inventory.repositories.values():
-        for digest, modTime in repository.layers.items():
+        for digest in unmarked & repository.layers.keys():
             linkedBy.setdefault(digest, []).append(repository.name)
-            if modTime > youngest.get(digest, 0.0):
-                youngest[digest] = modTime
+            youngest[digest] = max(youngest.get(digest, 0.0), repository.layers[digest])
     candidates, spared = [], 0
-    for digest in inventory.blobs - marked:
+    for digest in unmarked:
         if youngest.get(digest, 0.0) >= cutoff:
             spared += 1
         else:
