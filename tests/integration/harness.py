@@ -146,6 +146,23 @@ def with_digest(location: str, digest: str) -> str:
     return f"{parts.path}?{query}{urlencode({'digest': digest})}"
 
 
+def push_blob(server: Any, name: str, data: bytes) -> dict[str, Any]:
+    """
+    Push a blob to repository C{name} of a L{RegistryProcess} with a POST
+    and a PUT.
+
+    @return: its descriptor, less the media type.
+    """
+    status, headers, _ = http_request(server.base_url, "POST", f"/v2/{name}/blobs/uploads/", b"")
+    assert status == 202
+    digest = "sha256:" + hashlib.sha256(data).hexdigest()
+    status, _, body = http_request(
+        server.base_url, "PUT", with_digest(headers["Location"], digest), data,
+        {"Content-Type": "application/octet-stream"})
+    assert status == 201, body
+    return {"digest": digest, "size": len(data)}
+
+
 def wait_until_serving(
     base_url: str, process: subprocess.Popen[bytes] | None, timeout: float = 30
 ) -> None:

@@ -16,7 +16,6 @@ import subprocess
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import pytest
 import yaml
@@ -31,9 +30,9 @@ from harness import (
     free_port,
     http_request,
     image_blobs,
+    push_blob,
     skopeo,
     txregistry_config,
-    with_digest,
 )
 
 EMPTY_TYPE = "application/vnd.oci.empty.v1+json"
@@ -50,21 +49,6 @@ def push(server: RegistryProcess, layout: OCILayout, tag: str, ref: str) -> None
     """
     skopeo("copy", "--all", "--dest-tls-verify=false", f"oci:{layout.path}:{tag}",
            f"docker://{server.host}/{ref}")
-
-
-def push_blob(server: RegistryProcess, name: str, data: bytes) -> dict[str, Any]:
-    """
-    Push a blob with a POST and a PUT.
-
-    @return: its descriptor, less the media type.
-    """
-    status, headers, _ = http_request(server.base_url, "POST", f"/v2/{name}/blobs/uploads/", b"")
-    assert status == 202
-    status, _, body = http_request(
-        server.base_url, "PUT", with_digest(headers["Location"], sha256(data)), data,
-        {"Content-Type": "application/octet-stream"})
-    assert status == 201, body
-    return {"digest": sha256(data), "size": len(data)}
 
 
 def digest_of(server: RegistryProcess, name: str, reference: str) -> str:

@@ -10,7 +10,8 @@ import hashlib
 import json
 from typing import Any
 
-from harness import CLEAN_EXITS, Registries, RegistryProcess, http_request, with_digest
+from harness import CLEAN_EXITS, Registries, RegistryProcess, http_request
+from harness import push_blob as pushBlobTo
 
 NAME = "demo/app"
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
@@ -26,17 +27,11 @@ def sha256(data: bytes) -> str:
 
 def push_blob(server: RegistryProcess, data: bytes) -> dict[str, Any]:
     """
-    Push a blob with a POST and a PUT.
+    Push a blob to C{NAME} with a POST and a PUT.
 
     @return: its descriptor, less the media type.
     """
-    status, headers, _ = http_request(server.base_url, "POST", f"/v2/{NAME}/blobs/uploads/", b"")
-    assert status == 202
-    status, _, body = http_request(
-        server.base_url, "PUT", with_digest(headers["Location"], sha256(data)), data,
-        {"Content-Type": "application/octet-stream"})
-    assert status == 201, body
-    return {"digest": sha256(data), "size": len(data)}
+    return pushBlobTo(server, NAME, data)
 
 
 def push_manifest(server: RegistryProcess, manifest: dict[str, Any],

@@ -24,7 +24,7 @@ from twisted.internet.defer import Deferred, DeferredSemaphore, gatherResults
 from twisted.logger import Logger
 
 from txregistry.digest import HEX, HEX_LENGTHS, Digest
-from txregistry.interfaces import FileInfo, IStorageDriver
+from txregistry.interfaces import IStorageDriver
 from txregistry.storage import paths
 from txregistry.storage.driver.errors import PathNotFound
 from txregistry.storage.links import parseLink
@@ -134,7 +134,7 @@ async def _repositoryNames(driver: IStorageDriver,
     names: list[str] = []
     level = [paths.REPOSITORIES]
     while level:
-        listed = await gatherResults([semaphore.run(_list, driver, directory)
+        listed = await gatherResults([semaphore.run(_orEmpty, driver.list, directory)
                                       for directory in level], consumeErrors=True)
         below: list[str] = []
         for directory, children in zip(level, listed, strict=True):
@@ -156,12 +156,12 @@ async def _readRepository(driver: IStorageDriver, name: str,
     directory = paths.tags(name)
     tags: dict[str, float] = {}
     if times:
-        for info in await _walk(driver, directory):
+        for info in await _orEmpty(driver.walk, directory):
             parts = info.path[len(directory) + 1:].split("/")
             if parts[1:] == ["current", "link"] and not info.isDir:
                 tags[parts[0]] = info.modTime
     else:
-        tags = {child.rsplit("/", 1)[1]: 0.0 for child in await _list(driver, directory)}
+        tags = {child.rsplit("/", 1)[1]: 0.0 for child in await _orEmpty(driver.list, directory)}
     return repository, tags
 
 
@@ -171,7 +171,7 @@ async def _walkLinks(driver: IStorageDriver, directory: str) -> dict[Digest, flo
         C{directory}, with their times.
     """
     links = {}
-    for info in await _walk(driver, directory):
+    for info in await _orEmpty(driver.walk, directory):
         parts = info.path[len(directory) + 1:].split("/")
         if len(parts) == 3 and parts[2] == "link" and not info.isDir:
             digest = _digest(parts[0], parts[1])
@@ -186,19 +186,12 @@ async def _listLinks(driver: IStorageDriver, directory: str) -> dict[Digest, flo
         C{directory}, with the time 0.
     """
     links = {}
-    for algorithm in await _list(driver, directory):
-        for child in await _list(driver, algorithm):
+    for algorithm in await _orEmpty(driver.list, directory):
+        for child in await _orEmpty(driver.list, algorithm):
             digest = _digest(algorithm.rsplit("/", 1)[1], child.rsplit("/", 1)[1])
             if digest is not None:
                 links[digest] = 0.0
     return links
-
-
-async def _walk(driver: IStorageDriver, directory: str) -> list[FileInfo]:
-    try:
-        return await driver.walk(directory)
-    except PathNotFound:
-        return []
 
 
 def _chunks(items: list[T], size: int = BATCH) -> Iterator[list[T]]:
@@ -252,10 +245,10 @@ async def readBlobs(driver: IStorageDriver, concurrency: int = 16) -> set[Digest
 
     @return: the digest of every blob stored.
     """
-    directories = [prefix for algorithm in await _list(driver, paths.BLOBS)
-                   for prefix in await _list(driver, algorithm)]
+    directories = [prefix for algorithm in await _orEmpty(driver.list, paths.BLOBS)
+                   for prefix in await _orEmpty(driver.list, algorithm)]
     semaphore = DeferredSemaphore(concurrency)
-    listed = await gatherResults([semaphore.run(_list, driver, directory)
+    listed = await gatherResults([semaphore.run(_orEmpty, driver.list, directory)
                                   for directory in directories], consumeErrors=True)
     blobs = set()
     for children in listed:
@@ -267,9 +260,13 @@ async def readBlobs(driver: IStorageDriver, concurrency: int = 16) -> set[Digest
     return blobs
 
 
-async def _list(driver: IStorageDriver, directory: str) -> list[str]:
+async def _orEmpty(call: Callable[[str], Deferred[list[T]]], directory: str) -> list[T]:
+    """
+    @return: what C{call} (a driver's C{list} or C{walk}) answers for
+        C{directory}, or nothing if there is no such directory.
+    """
     try:
-        return await driver.list(directory)
+        return await call(directory)
     except PathNotFound:
         return []
 
