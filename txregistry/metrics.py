@@ -3,7 +3,8 @@ The registry's Prometheus metrics (C{http.debug.prometheus}): requests by
 method, route and status, their latency, and the bytes pushed and pulled,
 each observed once per request when it finishes; upload requests in
 progress; the storage driver's calls by operation, their latency and
-errors; the lookups of the in-memory caches that hit and missed.
+errors; the lookups of the in-memory caches that hit and missed; the
+online garbage collector's runs, by outcome, and what they reclaimed.
 
 Labels are bounded: a route is one of L{ROUTES}, never a repository's name;
 a method outside L{METHODS} is counted as C{OTHER}.
@@ -139,6 +140,9 @@ class Figures(Collector):
         self._storageCalls: dict[str, _Series] = {}
         self._storageErrors: dict[tuple[str, str], int] = {}
         self._caches: dict[str, tuple[int, int]] = {}
+        self._collections: dict[str, int] = {}
+        self._reclaimed = [0, 0, 0]     # blobs, bytes, manifests
+        self._lastCollection: list[float] = []     # its end, its seconds
 
     def snapshot(self) -> Snapshot:
         """
@@ -154,6 +158,9 @@ class Figures(Collector):
                              for operation, series in list(self._storageCalls.items())],
             "storageErrors": [[*key, count] for key, count in list(self._storageErrors.items())],
             "caches": [[name, *counts] for name, counts in self._caches.items()],
+            "collections": dict(self._collections),
+            "reclaimed": list(self._reclaimed),
+            "lastCollection": list(self._lastCollection),
         }
 
     def add(self, snapshot: Snapshot, gauges: bool = True) -> None:
@@ -178,6 +185,11 @@ class Figures(Collector):
         for name, hits, misses in snapshot["caches"]:
             before = self._caches.get(name, (0, 0))
             self._caches[name] = (before[0] + hits, before[1] + misses)
+        for outcome, count in snapshot["collections"].items():
+            self._collections[outcome] = self._collections.get(outcome, 0) + count
+        self._reclaimed = [a + b for a, b in zip(self._reclaimed, snapshot["reclaimed"],
+                                                 strict=True)]
+        self._lastCollection = max(self._lastCollection, snapshot["lastCollection"])
 
     def collect(self) -> Iterator[Metric]:
         """
@@ -225,6 +237,30 @@ class Figures(Collector):
             misses.add_metric([name], missed)
         yield hits
         yield misses
+        yield from self._collectGC()
+
+    def _collectGC(self) -> Iterator[Metric]:
+        runs = CounterMetricFamily("registry_gc_runs",
+                                   "Online garbage collection runs, by outcome.",
+                                   labels=["outcome"])
+        for outcome, count in sorted(self._collections.items()):
+            runs.add_metric([outcome], count)
+        yield runs
+        blobs, size, manifests = self._reclaimed
+        yield CounterMetricFamily("registry_gc_deleted_blobs",
+                                  "Blobs deleted by online garbage collection.", blobs)
+        yield CounterMetricFamily("registry_gc_reclaimed_bytes",
+                                  "Bytes of the blobs deleted by online garbage collection.",
+                                  size)
+        yield CounterMetricFamily("registry_gc_deleted_manifests",
+                                  "Manifests deleted by online garbage collection.", manifests)
+        if self._lastCollection:
+            end, seconds = self._lastCollection
+            yield GaugeMetricFamily("registry_gc_last_run_timestamp_seconds",
+                                    "When the last garbage collection run ended (Unix time).",
+                                    end)
+            yield GaugeMetricFamily("registry_gc_last_run_duration_seconds",
+                                    "How long the last garbage collection run took.", seconds)
 
 
 class Metrics(Figures):
@@ -296,6 +332,24 @@ class Metrics(Figures):
         self._sent += request.sentLength
         if request.method in _UPLOADING:
             self._received += _receivedBytes(request)
+
+    def collectionEnded(self, outcome: str, ended: float, seconds: float,
+                        report: Any) -> None:
+        """
+        Count a run of the online garbage collector (a
+        L{txregistry.storage.gc.service.CollectionObserver}).
+
+        @param outcome: how it ended (C{done}, C{dryrun}, C{busy}, C{failed}).
+        @param ended: when it ended (Unix time).
+        @param seconds: how long it took.
+        @param report: its L{txregistry.storage.gc.collector.Report}, if any.
+        """
+        self._collections[outcome] = self._collections.get(outcome, 0) + 1
+        if report is not None and not report.dryRun:
+            self._reclaimed = [self._reclaimed[0] + report.blobs,
+                               self._reclaimed[1] + report.bytes,
+                               self._reclaimed[2] + report.manifests]
+        self._lastCollection = [ended, seconds]
 
     def storageCallEnded(self, operation: str, seconds: float, failure: Failure | None) -> None:
         """

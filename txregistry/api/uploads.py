@@ -151,14 +151,16 @@ class UploadHandlers:
 
         @return: whether the blob was mounted (else an upload starts).
         """
-        if source is None:
-            # TODO(auth): only when the client may pull a repository holding it.
-            mountable = await self.registry.blobs.size(digest) is not None
-        else:
-            mountable = isValidName(source) and await LinkedBlobs(
-                self.registry.blobs, source).has(digest)
-        if mountable:
-            await LinkedBlobs(self.registry.blobs, name).link(digest)
+        # Pinned from the check to the link, for the garbage collector.
+        async with self.registry.inflight.pinned([digest]):
+            if source is None:
+                # TODO(auth): only when the client may pull a repository holding it.
+                mountable = await self.registry.blobs.size(digest) is not None
+            else:
+                mountable = isValidName(source) and await LinkedBlobs(
+                    self.registry.blobs, source).has(digest)
+            if mountable:
+                await LinkedBlobs(self.registry.blobs, name).link(digest)
         return mountable
 
     async def patch(self, request: IRequest, name: str, uploadID: str) -> bytes:

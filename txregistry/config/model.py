@@ -88,12 +88,27 @@ class UploadPurgingConfig:
 
 
 @dataclass(frozen=True)
+class GCConfig:
+    """
+    C{storage.maintenance.gc} (a txregistry extension): online garbage
+    collection every C{interval}, sparing blobs younger than C{graceperiod}.
+    """
+
+    enabled: bool = False
+    interval: timedelta = timedelta(hours=1)
+    graceperiod: timedelta = timedelta(hours=1)
+    deleteuntagged: bool = False
+    dryrun: bool = False
+
+
+@dataclass(frozen=True)
 class MaintenanceConfig:
     """
     C{storage.maintenance}.
     """
 
     uploadpurging: UploadPurgingConfig = field(default_factory=UploadPurgingConfig)
+    gc: GCConfig = field(default_factory=GCConfig)
     readonly_enabled: bool = False
 
 

@@ -30,6 +30,7 @@ from txregistry.config.model import (
     Configuration,
     DebugConfig,
     FilesystemConfig,
+    GCConfig,
     HealthCheck,
     HealthConfig,
     HTTPConfig,
@@ -269,9 +270,12 @@ def _parse_storage(root: Section, cwd: str) -> StorageConfig:
     blobdescriptor = cache.string("blobdescriptor", None, ("inmemory", "redis"))
     if blobdescriptor is None:
         blobdescriptor = cache.string("layerinfo", None, ("inmemory", "redis"))
-    maintenance = storage.section("maintenance", ("uploadpurging", "readonly"))
+    maintenance = storage.section("maintenance", ("uploadpurging", "readonly", "gc"))
     purging = maintenance.section(
         "uploadpurging", ("enabled", "age", "interval", "dryrun")
+    )
+    gc = maintenance.section(
+        "gc", ("enabled", "interval", "graceperiod", "deleteuntagged", "dryrun")
     )
     return StorageConfig(
         driver=driver,
@@ -294,12 +298,26 @@ def _parse_storage(root: Section, cwd: str) -> StorageConfig:
             readonly_enabled=maintenance.section("readonly", ("enabled",)).boolean(
                 "enabled", False
             ),
+            gc=GCConfig(
+                enabled=gc.boolean("enabled", False),
+                interval=_positive(gc, "interval", timedelta(hours=1)),
+                graceperiod=gc.duration("graceperiod", timedelta(hours=1)),
+                deleteuntagged=gc.boolean("deleteuntagged", False),
+                dryrun=gc.boolean("dryrun", False),
+            ),
         ),
         tag_concurrencylimit=storage.section("tag", ("concurrencylimit",)).integer(
             "concurrencylimit", 0, minimum=0
         ),
         parameters=parameters,
     )
+
+
+def _positive(section: Section, key: str, default: timedelta) -> timedelta:
+    value = section.duration(key, default)
+    if not value:
+        raise ConfigError(section.path(key), "must be positive")
+    return value
 
 
 def _parse_filesystem(section: Section, cwd: str) -> FilesystemConfig:

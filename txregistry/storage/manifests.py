@@ -12,6 +12,7 @@ from txregistry.manifest import Manifest, parseManifest, sniffMediaType
 from txregistry.storage import paths
 from txregistry.storage.blobs import BlobStore, LinkedBlobs
 from txregistry.storage.driver.errors import PathNotFound
+from txregistry.storage.gc.inflight import InFlight
 from txregistry.storage.links import deleteIfPresent, parseLink, readLink, writeLink
 from txregistry.storage.referrers import ReferrerIndex
 from txregistry.storage.tags import TagStore
@@ -31,16 +32,20 @@ class ManifestStore:
 
     def __init__(self, blobs: BlobStore, tags: TagStore,
                  referrers: ReferrerIndex | None = None,
-                 urls: URLPolicy | None = None) -> None:
+                 urls: URLPolicy | None = None,
+                 inflight: InFlight | None = None) -> None:
         """
         @param urls: what foreign layers may name (any http(s) URL by
             default).
+        @param inflight: where a push pins the blobs it names (see
+            L{put}), shared with the online garbage collector.
         """
         self.blobs = blobs
         self.driver = blobs.driver
         self.tags = tags
         self.referrers = referrers or ReferrerIndex(blobs.driver)
         self.urls = urls or URLPolicy()
+        self.inflight = inflight or InFlight()
         # Content-addressed: a digest's bytes never change.
         self._contents: LRUCache[Digest, tuple[bytes, str]] = LRUCache(CONTENT_CACHE_SIZE)
         self._tagGuesses: LRUCache[tuple[str, str], Digest] = LRUCache(TAG_GUESSES)
@@ -141,19 +146,28 @@ class ManifestStore:
         Check and store a manifest whose digest is C{digest}, and index it
         as a referrer of its C{subject}, if it has one (which need not exist).
 
+        The manifest's own blob and every blob it names are pinned
+        (L{InFlight}) from before they are checked until the revision link
+        is written, so that the garbage collector deletes none of them in
+        between.
+
         @raise ManifestInvalid: if it is malformed.
         @raise ManifestBlobUnknown: if it refers to a blob or manifest the
             repository does not have (foreign layers with C{urls} excepted).
         @return: the parsed manifest.
         """
         manifest = parseManifest(payload, contentType)
-        await self._checkReferences(name, manifest)
-        await self.blobs.putContent(payload, digest)
-        # The index entry first: until the revision link exists, listings
-        # skip it, so a crash between the two never lists a missing manifest.
-        if manifest.subject is not None:
-            await self.referrers.add(name, manifest.subject.digest, digest)
-        await writeLink(self.driver, paths.manifestRevisionLink(name, digest), digest)
+        named = [blob.digest for blob in (*manifest.layers, *manifest.manifests)]
+        if manifest.config is not None:
+            named.append(manifest.config.digest)
+        async with self.inflight.pinned([digest, *named]):
+            await self._checkReferences(name, manifest)
+            await self.blobs.putContent(payload, digest)
+            # The index entry first: until the revision link exists, listings
+            # skip it, so a crash between the two never lists a missing manifest.
+            if manifest.subject is not None:
+                await self.referrers.add(name, manifest.subject.digest, digest)
+            await writeLink(self.driver, paths.manifestRevisionLink(name, digest), digest)
         return manifest
 
     async def delete(self, name: str, digest: Digest) -> None:

@@ -160,7 +160,7 @@ class TemporarySweeper:
         return d.addBoth(done)
 
 
-class _RepeatingService(Service):
+class RepeatingService(Service):
     """
     Runs L{runOnce} after C{delay} seconds, then every C{interval}, never two
     at once (a run that outlasts the interval delays the next); a run under
@@ -215,7 +215,7 @@ class _RepeatingService(Service):
             self._running.cancel()
 
 
-class TemporarySweepService(_RepeatingService):
+class TemporarySweepService(RepeatingService):
     """
     Runs a L{TemporarySweeper} as soon as the reactor runs (the listeners do
     not wait for it), then every L{SWEEP_INTERVAL}, never two at once.
@@ -339,7 +339,7 @@ class UploadPurger:
         self.log.warn(format, path=path, error=error)
 
 
-class UploadPurgerService(_RepeatingService):
+class UploadPurgerService(RepeatingService):
     """
     Runs an L{UploadPurger} every C{interval}, the first time after
     C{delay}, purging the uploads older than C{age}.

@@ -13,6 +13,7 @@ from twisted.internet.threads import deferToThreadPool
 from txregistry.cache import CountedLookups
 from txregistry.interfaces import IStorageDriver
 from txregistry.storage.blobs import BlobStore
+from txregistry.storage.gc.inflight import InFlight
 from txregistry.storage.manifests import ManifestStore
 from txregistry.storage.referrerlisting import Referrers
 from txregistry.storage.referrers import ReferrerIndex
@@ -26,6 +27,9 @@ class Registry:
     """
     The blob, manifest, tag and upload stores sharing one driver, and the
     referrers listing.
+
+    @ivar inflight: the pins of the pushes under way, shared by the stores
+        and the online garbage collector.
     """
 
     driver: IStorageDriver
@@ -34,21 +38,27 @@ class Registry:
     manifests: ManifestStore
     uploads: UploadStore
     referrers: Referrers
+    inflight: InFlight
 
     @classmethod
     def onDriver(cls, driver: IStorageDriver, clock: Any,
-                 urls: URLPolicy | None = None) -> Registry:
+                 urls: URLPolicy | None = None,
+                 inflight: InFlight | None = None) -> Registry:
         """
         @param clock: an L{IReactorTime}, for upload start times; if it is
             a reactor with threads, uploads are hashed in its thread pool.
         @param urls: what foreign layers may name.
+        @param inflight: the pins shared with the online garbage collector,
+            if it runs in this process.
         """
+        inflight = inflight or InFlight()
         blobs = BlobStore(driver)
         tags = TagStore(driver)
         index = ReferrerIndex(driver)
-        manifests = ManifestStore(blobs, tags, index, urls)
-        return cls(driver, blobs, tags, manifests, UploadStore(blobs, clock, _threadRunner(clock)),
-                   Referrers(index, manifests))
+        manifests = ManifestStore(blobs, tags, index, urls, inflight)
+        uploads = UploadStore(blobs, clock, _threadRunner(clock), inflight)
+        return cls(driver, blobs, tags, manifests, uploads, Referrers(index, manifests),
+                   inflight)
 
     def caches(self) -> dict[str, CountedLookups]:
         """

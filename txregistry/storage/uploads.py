@@ -22,6 +22,7 @@ from txregistry.interfaces import ICountedWriter, IFileWriter, IStorageDriver
 from txregistry.storage import paths
 from txregistry.storage.blobs import BlobStore, LinkedBlobs
 from txregistry.storage.driver.errors import PathNotFound, StorageDriverError
+from txregistry.storage.gc.inflight import InFlight
 from txregistry.storage.links import deleteIfPresent
 
 MiB = 1024 * 1024
@@ -215,13 +216,17 @@ class UploadStore:
     """
 
     def __init__(self, blobs: BlobStore, clock: Any,
-                 runInThread: ThreadRunner | None = None) -> None:
+                 runInThread: ThreadRunner | None = None,
+                 inflight: InFlight | None = None) -> None:
         """
         @param clock: an L{IReactorTime}, for upload start times.
         @param runInThread: runs a callable in a thread (see
             L{HashingWriter}); without it, uploads are hashed on the reactor.
+        @param inflight: where a commit pins its blob until it is linked,
+            shared with the online garbage collector.
         """
         self.blobs = blobs
+        self.inflight = inflight or InFlight()
         self._runInThread = runInThread
         self.driver: IStorageDriver = blobs.driver
         self.clock = clock
@@ -307,7 +312,7 @@ class UploadStore:
         Make an upload a blob of the repository: commit the writer durably,
         check the digest, move the data into the blob store, link it in the
         repository and remove the upload.  A digest mismatch cancels the
-        upload.
+        upload.  The blob is pinned (L{InFlight}) until it is linked.
 
         @return: the blob's size.
         @raise DigestInvalid: if the content does not match C{expected}.
@@ -320,10 +325,11 @@ class UploadStore:
         if hasher.hexdigest() != expected.hex:
             await self.cancel(name, uploadID)
             raise DigestInvalid(str(expected))
-        # Content-addressed: replacing a stored copy changes nothing.
-        await self.driver.move(paths.uploadData(name, uploadID), paths.blobData(expected))
-        await _together(LinkedBlobs(self.blobs, name).link(expected),
-                        self.cancel(name, uploadID))
+        async with self.inflight.pinned([expected]):
+            # Content-addressed: replacing a stored copy changes nothing.
+            await self.driver.move(paths.uploadData(name, uploadID), paths.blobData(expected))
+            await _together(LinkedBlobs(self.blobs, name).link(expected),
+                            self.cancel(name, uploadID))
         return size
 
     async def storeWhole(self, name: str, content: bytes, expected: Digest,
@@ -331,7 +337,8 @@ class UploadStore:
         """
         Store a small blob received whole, in one write, and link it in the
         repository: a blob pushed in one request need not pass through an
-        upload's data file.
+        upload's data file.  The blob is pinned (L{InFlight}) until it is
+        linked.
 
         @param uploadID: the (empty) upload the request names, which goes
             too.
@@ -340,9 +347,10 @@ class UploadStore:
         """
         if Digest.of(content, expected.algorithm) != expected:
             return False
-        await self.driver.putContent(paths.blobData(expected), content)
-        await _together(LinkedBlobs(self.blobs, name).link(expected),
-                        self.cancel(name, uploadID) if uploadID else succeed(None))
+        async with self.inflight.pinned([expected]):
+            await self.driver.putContent(paths.blobData(expected), content)
+            await _together(LinkedBlobs(self.blobs, name).link(expected),
+                            self.cancel(name, uploadID) if uploadID else succeed(None))
         return True
 
     async def cancel(self, name: str, uploadID: str) -> bool:
