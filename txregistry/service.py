@@ -33,6 +33,8 @@ from txregistry.metrics import Exposition, Metrics, Snapshot
 from txregistry.reuseport import SharedListeners
 from txregistry.startup import ListeningService, describedEndpoints
 from txregistry.storage.driver.factory import makeDriver
+from txregistry.storage.gc.inflight import InFlight
+from txregistry.storage.gc.service import CollectionService
 from txregistry.storage.purge import (
     TemporarySweeper,
     TemporarySweepService,
@@ -89,7 +91,8 @@ def makeService(
     L{txregistry.http.site.RegistrySite}, and the upload purger when
     C{storage.maintenance.uploadpurging} is enabled and the registry is not
     read-only (read-only mode is for running garbage collection on a
-    storage nothing else writes to); unless read-only, the temporary files
+    storage nothing else writes to), and so the online garbage collector
+    (C{storage.maintenance.gc}); unless read-only, the temporary files
     an interrupted write left are removed in the background, at start and
     every hour (L{TemporarySweepService}), purging or not.
 
@@ -156,9 +159,9 @@ def makeWorkerService(
     """
     Build the service tree of worker C{spec.index}: that of its supervisor,
     listening on the ports the supervisor bound (with C{SO_REUSEPORT}),
-    without the upload purger (worker 1 runs the only one), and, with
-    metrics, without the debug listener but serving its figures to worker
-    1's (L{FiguresService}).
+    without the upload purger and the online garbage collector (worker 1
+    runs the only ones), and, with metrics, without the debug listener but
+    serving its figures to worker 1's (L{FiguresService}).
 
     @param spec: what the supervisor sent.
     @param reactor: the reactor the services run on.
@@ -207,7 +210,8 @@ def withSecret(config: Configuration) -> Configuration:
 def makeApp(config: Configuration, driver: IStorageDriver, reactor: Any) -> RegistryApp:
     """
     Build the registry's API and its collaborators: the stores on
-    C{driver}, the signer of upload URLs, and the access controller of the
+    C{driver}, with the in-flight pins they share with the online garbage
+    collector, the signer of upload URLs, and the access controller of the
     C{auth} section.
 
     @param config: a configuration with C{http.secret} set (see
@@ -223,7 +227,7 @@ def makeApp(config: Configuration, driver: IStorageDriver, reactor: Any) -> Regi
         raise ValueError("http.secret is not set (makeService draws one: see withSecret)")
     validation = config.validation
     registry = Registry.onDriver(driver, reactor, URLPolicy(
-        validation.manifests_urls_allow, validation.manifests_urls_deny))
+        validation.manifests_urls_allow, validation.manifests_urls_deny), InFlight())
     return RegistryApp(config, registry,
                        UploadStateSigner(config.http.secret.encode("utf-8")),
                        makeAccessController(config.auth, reactor))
@@ -261,8 +265,8 @@ def _makeTree(
     Build the services of one serving process.
 
     @param makeEndpoint: builds each listener's endpoint.
-    @param purge: whether this process runs the upload purger (if enabled)
-        and the debug listener (if C{http.debug.addr} is set); every process
+    @param purge: whether this process runs the upload purger and the
+        online garbage collector (if enabled) and the debug listener (if C{http.debug.addr} is set); every process
         runs the C{health} checks, and answers 503 while one fails.
     @param onReload: called after the certificates are reloaded on
         C{SIGHUP}, or L{None}.
@@ -326,4 +330,7 @@ def _makeTree(
     if purge and maintenance.uploadpurging.enabled and not maintenance.readonly_enabled:
         UploadPurgerService.fromConfig(storage.driver, maintenance.uploadpurging,
                                        reactor).setServiceParent(top)
+    if purge and maintenance.gc.enabled and not maintenance.readonly_enabled:
+        CollectionService.fromConfig(maintenance.gc, app.registry, reactor,
+                                     metrics).setServiceParent(top)
     return top

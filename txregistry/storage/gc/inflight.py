@@ -102,11 +102,15 @@ class InFlight:
             raise
         return pin
 
-    def unpin(self, pin: Pin) -> None:
+    def unpin(self, token: object) -> None:
         """
         Give back the pins of one L{pin}.
+
+        @param token: the L{Pin} it returned.
         """
-        for digest in pin.digests:
+        if not isinstance(token, Pin):
+            raise TypeError(f"not a pin: {token!r}")
+        for digest in token.digests:
             count = self._pins[digest] - 1
             if count:
                 self._pins[digest] = count

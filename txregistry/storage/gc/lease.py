@@ -155,8 +155,12 @@ class Lease:
         @raise LeaseLost: if the lease was taken over meanwhile (the work
             is cancelled).
         """
-        if not await self.acquire():
-            return False, None
+        try:
+            if not await self.acquire():
+                return False, None
+        except BaseException:
+            await self.release()    # if written before the failure
+            raise
         running: Deferred[_T] = ensureDeferred(_awaited(work))
         lost: list[BaseException] = []
 

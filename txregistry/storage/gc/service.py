@@ -14,18 +14,18 @@ the grace period, or pinned by a push under way in this process
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 
 from twisted.internet.defer import CancelledError, Deferred, ensureDeferred
 from twisted.logger import Logger
 
+from txregistry.config.model import GCConfig
 from txregistry.config.units import format_duration
+from txregistry.storage.gc.collector import GarbageCollector, Report
 from txregistry.storage.gc.inflight import InFlight
 from txregistry.storage.gc.lease import Lease
 from txregistry.storage.purge import RepeatingService, initialDelay
-
-if TYPE_CHECKING:
-    from txregistry.storage.gc.collector import GarbageCollector, Report
+from txregistry.storage.registry import Registry
 
 #: The outcomes of a run, as counted by an L{CollectionObserver}: it
 #: deleted what it found, it only reported it (C{dryrun}), another process
@@ -79,6 +79,26 @@ class CollectionService(RepeatingService):
         self.dryRun = dryRun
         self.deleteUntagged = deleteUntagged
         self.observer = observer
+
+    @classmethod
+    def fromConfig(cls, config: GCConfig, registry: Registry, clock: Any,
+                   observer: CollectionObserver | None = None) -> CollectionService:
+        """
+        @param config: C{storage.maintenance.gc}.
+        @param registry: the stores whose pins the collector checks and
+            whose caches it clears of what it deletes.
+        @param clock: the L{IReactorTime} scheduling the runs.
+        @param observer: told of the end of each run.
+        @return: the service for C{config}, its first run after a random
+            delay of up to an interval (or half an hour, if shorter), so
+            that replicas started together do not all try at once.
+        """
+        collector = GarbageCollector(registry.driver, clock,
+                                     graceperiod=config.graceperiod.total_seconds(),
+                                     inflight=registry.inflight)
+        return cls(collector, Lease(registry.driver, clock), registry.inflight, clock,
+                   config.interval, initialDelay(config.interval), dryRun=config.dryrun,
+                   deleteUntagged=config.deleteuntagged, observer=observer)
 
     def startService(self) -> None:
         super().startService()
