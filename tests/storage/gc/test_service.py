@@ -137,6 +137,31 @@ def test_busyWhileAnotherHoldsTheLease() -> None:
     service.stopService()
 
 
+def test_twoCollectorsOneStorage() -> None:
+    """Two processes collecting on one storage: while one runs, the other
+    finds the lease held and does nothing; once the first is gone, the
+    other runs."""
+    clock, registry, first, one = makeCollection()
+    lost, kept = garbage(registry)
+    second = Observed()
+    other = Registry.onDriver(registry.driver, clock)
+    two = CollectionService.fromConfig(
+        GCConfig(enabled=True, interval=MINUTE, graceperiod=MINUTE), other, clock, second)
+    two.delay = 5.5
+    two.startService()
+    clock.advance(5)                # one takes the lease, and waits for it to settle
+    clock.advance(0.5)              # two finds it held
+    assert [run[0] for run in second.runs] == [BUSY]
+    clock.advance(0.5)
+    assert [run[0] for run in first.runs] == [DONE]
+    assert not blobStored(registry.driver, lost) and blobStored(registry.driver, kept)
+    one.stopService()
+    clock.advance(60)               # two, now alone, takes it
+    clock.advance(1)
+    assert [run[0] for run in second.runs] == [BUSY, DONE]
+    two.stopService()
+
+
 class BrokenDriver(InMemoryDriver):
     """
     An in-memory driver whose C{walk} fails while C{broken}.
