@@ -112,6 +112,19 @@ def test_collectsEveryInterval() -> None:
     service.stopService()
 
 
+def test_deletedBlobsForgotten() -> None:
+    """The registry's caches forget the blobs a run deletes."""
+    clock, registry, observed, service = makeCollection()
+    lost, kept = garbage(registry)
+    for digest in (lost, kept):
+        assert result(ensureDeferred(registry.blobs.size(digest))) is not None
+    clock.advance(5)
+    clock.advance(1)
+    assert registry.blobs.knownSize(lost) is None
+    assert registry.blobs.knownSize(kept) is not None
+    service.stopService()
+
+
 def test_dryRun() -> None:
     """A dry run reports the garbage and deletes nothing."""
     clock, registry, observed, service = makeCollection(dryrun=True)

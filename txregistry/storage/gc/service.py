@@ -95,7 +95,8 @@ class CollectionService(RepeatingService):
         """
         collector = GarbageCollector(registry.driver, clock,
                                      graceperiod=config.graceperiod.total_seconds(),
-                                     inflight=registry.inflight)
+                                     inflight=registry.inflight,
+                                     forget=registry.manifests.forget)
         return cls(collector, Lease(registry.driver, clock), registry.inflight, clock,
                    config.interval, initialDelay(config.interval), dryRun=config.dryrun,
                    deleteUntagged=config.deleteuntagged, observer=observer)
