@@ -175,6 +175,22 @@ def test_twoCollectorsOneStorage() -> None:
     two.stopService()
 
 
+def firstRunLogged(clock: Clock) -> list[dict[str, Any]]:
+    """
+    Let the first run of L{makeCollection}'s service happen.
+
+    @return: the events logged meanwhile.
+    """
+    events: list[dict[str, Any]] = []
+    globalLogPublisher.addObserver(events.append)
+    try:
+        clock.advance(5)
+        clock.advance(1)
+    finally:
+        globalLogPublisher.removeObserver(events.append)
+    return events
+
+
 class BrokenDriver(InMemoryDriver):
     """
     An in-memory driver whose C{walk} fails while C{broken}.
@@ -194,13 +210,7 @@ def test_failureLoggedAndNextRunGoesOn() -> None:
     driver = BrokenDriver()
     clock, registry, observed, service = makeCollection(CheckedDriver(driver))
     lost, _ = garbage(registry)
-    events: list[dict[str, Any]] = []
-    globalLogPublisher.addObserver(events.append)
-    try:
-        clock.advance(5)
-        clock.advance(1)
-    finally:
-        globalLogPublisher.removeObserver(events.append)
+    events = firstRunLogged(clock)
     assert [run[0] for run in observed.runs] == [FAILED]
     assert [formatEvent(e) for e in events if e["log_level"] == LogLevel.critical] == [
         "garbage collection failed"]
@@ -216,13 +226,7 @@ def test_summaryLogged() -> None:
     """Each run logs one summary line with the counts."""
     clock, registry, observed, service = makeCollection()
     garbage(registry)
-    events: list[dict[str, Any]] = []
-    globalLogPublisher.addObserver(events.append)
-    try:
-        clock.advance(5)
-        clock.advance(1)
-    finally:
-        globalLogPublisher.removeObserver(events.append)
+    events = firstRunLogged(clock)
     lines = [formatEvent(e) for e in events
              if e.get("log_namespace", "").endswith("CollectionService")]
     assert len(lines) == 1
