@@ -14,6 +14,7 @@ from twisted.internet.task import Clock
 
 from tests.api.helpers import result
 from tests.api.support import imageManifest, makeConfig
+from tests.storage.gc import support
 from txregistry.api.uploads import UploadHandlers
 from txregistry.api.uploadstate import UploadStateSigner
 from txregistry.digest import Digest
@@ -219,3 +220,35 @@ def test_mountPins() -> None:
     driver.gate.callback(None)
     assert result(mounted)
     assert not registry.inflight.isPinned(digest)
+
+
+def test_untaggedManifestPinnedByIndexPushKept() -> None:
+    """With delete-untagged online, an untagged manifest that an index push
+    of this process pins (it checked it, and will write its revision) keeps
+    its revision and its blobs; unpinned, the next run deletes it."""
+    registry = support.Registry()
+    child, blobs = registry.image("repo", "", b"config", b"layer")
+    inflight = registry.stores.inflight
+    pin = result(ensureDeferred(inflight.pin([child])))
+    report = registry.collect(inflight=inflight, deleteUntagged=True)
+    assert report.manifests == 0 and report.blobs == 0 and report.skipped >= 1
+    assert result(ensureDeferred(registry.stores.manifests.has("repo", child)))
+    assert {child, *blobs} <= registry.stored()
+    inflight.unpin(pin)
+    report = registry.collect(inflight=inflight, deleteUntagged=True)
+    assert report.manifests == 1 and not {child, *blobs} & registry.stored()
+
+
+def test_concurrentDeletesOfOneDigest() -> None:
+    """One digest deleted from two places at once (a manifest in two
+    repositories): a pin waits for both to end."""
+    inflight = InFlight()
+    digest = Digest.of(b"manifest")
+    first, granted = deleting(inflight, digest)
+    second, alsoGranted = deleting(inflight, digest)
+    assert granted and alsoGranted
+    waiting = ensureDeferred(inflight.pin([digest]))
+    leave(first)
+    assert not waiting.called
+    leave(second)
+    inflight.unpin(result(waiting))

@@ -47,7 +47,9 @@ repository links every blob it names.
  4. Manifests are deleted (delete-untagged, retention) only if their
     revision link is older than C{cutoff}, and the repository's tags are
     read again right before: a manifest tagged meanwhile is kept, and
-    marked again with what it needs before any blob is chosen.
+    marked again with what it needs before any blob is chosen; so is one
+    that a push of this process has pinned (an index naming it), checked
+    as in 3.
 
 What remains is a push served by another process (a worker or a replica
 sharing the storage) whose manifest names a blob that was already
@@ -292,16 +294,33 @@ class GarbageCollector:
                 report.removed.append(
                     Removed("tag", item.digest, name, item.tag, 0, item.reason))
                 continue
-            if item.digest in tags.values():
+            if item.digest in tags.values() or not await self._deleteManifest(
+                    inventory, name, item.digest, report.dryRun):
                 report.skipped += 1
                 spared.append((name, item.digest))
                 continue
-            if not report.dryRun:
-                references = inventory.manifests.get(item.digest)
-                await deleteManifest(self.driver, name, item.digest,
-                                     None if references is None else references.subject, ())
             report.removed.append(Removed("manifest", item.digest, name, None, 0, item.reason))
         return spared
+
+    async def _deleteManifest(self, inventory: Inventory, name: str, digest: Digest,
+                              dryRun: bool) -> bool:
+        """
+        Delete a manifest from a repository unless, online, a push of this
+        process has pinned it (an index naming it).
+
+        @return: whether it was deleted (or, in a dry run, would be).
+        """
+        if dryRun:
+            return True
+        references = inventory.manifests.get(digest)
+        subject = None if references is None else references.subject
+        if self.inflight is None:
+            await deleteManifest(self.driver, name, digest, subject, ())
+            return True
+        async with self.inflight.deleting(digest) as allowed:
+            if allowed:
+                await deleteManifest(self.driver, name, digest, subject, ())
+            return allowed
 
     async def _readTags(self, name: str) -> dict[str, Digest]:
         """

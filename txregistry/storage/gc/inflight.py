@@ -13,11 +13,13 @@ is gone (distribution's issue #3045).  Each of them therefore pins the
 digests first and unpins them once the link is written.
 
 The collector, for its part, deletes each blob (its C{_layers} links, then
-its data) inside L{InFlight.deleting}, which:
+its data), and each manifest it removes from a repository (an untagged one,
+which an index pushed meanwhile may name), inside L{InFlight.deleting},
+which:
 
-  - refuses (the collector skips the blob) if the digest is pinned, or
+  - refuses (the collector keeps it) if the digest is pinned, or
     was pinned at any time since the run began (L{InFlight.collecting}):
-    a blob a push relied on during the run is never deleted by that run,
+    what a push relied on during the run is never deleted by that run,
     even if the push finished before the collector reached it, because
     the collector's view of the links may predate the push;
   - otherwise marks the digest as being deleted until the delete is over:
@@ -65,8 +67,10 @@ class InFlight:
 
     def __init__(self) -> None:
         self._pins: dict[Digest, int] = {}
-        # A digest being deleted -> the pins waiting for the delete to end.
+        # A digest being deleted -> the pins waiting for the delete to end,
+        # and how many deletes of it are under way.
         self._deleting: dict[Digest, list[Deferred[None]]] = {}
+        self._deletes: dict[Digest, int] = {}
         # Every digest pinned since the collector's run began, during one.
         self._touched: set[Digest] | None = None
 
@@ -143,19 +147,24 @@ class InFlight:
     @asynccontextmanager
     async def deleting(self, digest: Digest) -> AsyncIterator[bool]:
         """
-        Wrap the deletion of a blob (its links and its data): an C{async
-        with} block given C{True} if the collector may delete it, C{False}
-        if it must keep it (it is pinned, or was during this run).  While a
-        granted block runs, pins of C{digest} wait for it to end.
+        Wrap the deletion of a blob (its links and its data), or of a
+        manifest's revision in a repository: an C{async with} block given
+        C{True} if the collector may delete it, C{False} if it must keep it
+        (it is pinned, or was during this run).  While a granted block
+        runs, pins of C{digest} wait for it to end.
         """
         if digest in self._pins or (self._touched is not None and digest in self._touched):
             yield False
             return
-        if digest in self._deleting:
-            raise RuntimeError(f"{digest} is already being deleted")
-        self._deleting[digest] = []
+        # The same digest may be deleted from several places at once (a
+        # manifest's revisions in several repositories).
+        self._deletes[digest] = self._deletes.get(digest, 0) + 1
+        self._deleting.setdefault(digest, [])
         try:
             yield True
         finally:
-            for waiter in self._deleting.pop(digest):
-                waiter.callback(None)
+            self._deletes[digest] -= 1
+            if not self._deletes[digest]:
+                del self._deletes[digest]
+                for waiter in self._deleting.pop(digest):
+                    waiter.callback(None)
