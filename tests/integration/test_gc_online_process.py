@@ -1,22 +1,26 @@
 """
 Online garbage collection under load, against a real C{twistd -n registry}:
 the collector runs every second (grace period 2s) while four clients push
-and pull images sharing layers, and delete some of them, for a minute
-(C{TXREGISTRY_GC_STRESS_SECONDS} shortens it locally; CI runs the minute).
+and pull images and indexes sharing layers, and delete some of them, for a
+minute (C{TXREGISTRY_GC_STRESS_SECONDS} shortens it locally; CI runs the
+minute); then again, for half as long, deleting untagged manifests, the
+clients deleting tags rather than manifests.
 
-Three clients speak raw HTTP (whole, chunked and mounted uploads, blobs
-skipped when a C{HEAD} finds them, as real clients do), the fourth is
-skopeo.  A client whose manifest push is refused because a blob it relied
-on was collected meanwhile (C{MANIFEST_BLOB_UNKNOWN}, an honest answer)
-uploads the blobs again and retries.  What must hold:
+Three clients speak raw HTTP (whole, chunked and mounted uploads, blobs and
+an index's child manifests skipped when a C{HEAD} finds them, as real
+clients do), the fourth is skopeo.  A client whose manifest push is refused
+because something it relied on was collected meanwhile
+(C{MANIFEST_BLOB_UNKNOWN}, an honest answer) pushes everything again and
+retries.  What must hold:
 
-  - every image that got a 201 and was not deleted pulls back intact
-    (every digest verified), during the run and at the end;
+  - every image or index that got a 201 and was not deleted pulls back
+    intact (every digest verified), during the run and at the end;
   - the collector ran many times and deleted garbage while pushes went on;
   - once the clients stop and a run started after the grace period is
-    over, the storage holds exactly the blobs its manifests need: every
-    unreferenced blob is gone, every referenced one is there, and no
-    C{_layers} link names a missing blob.
+    over, the storage holds exactly what the clients' live images need:
+    every unreferenced blob (and, deleting untagged manifests, every
+    untagged manifest no index names) is gone, everything needed is there,
+    and no C{_layers} link names a missing blob.
 """
 
 from __future__ import annotations
@@ -34,9 +38,11 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+import pytest
 import yaml
 from harness import (
     OCI_CONFIG,
+    OCI_INDEX,
     OCI_LAYER_GZIP,
     OCI_MANIFEST,
     OCILayout,
@@ -65,15 +71,27 @@ V2 = "docker/registry/v2"
 @dataclass(frozen=True)
 class Image:
     """
-    An image: its manifest's bytes and every blob it names.
+    An image or an index: its manifest's bytes, the blobs it names (an
+    image's config and layers), and the manifests it names (an index's).
     """
 
     manifest: bytes
     blobs: dict[str, bytes]
+    children: tuple[Image, ...] = ()
 
     @property
     def digest(self) -> str:
         return sha256(self.manifest)
+
+    @property
+    def mediaType(self) -> str:
+        return OCI_INDEX if self.children else OCI_MANIFEST
+
+    def closure(self) -> set[str]:
+        """
+        @return: the digests of its manifest and of everything it needs.
+        """
+        return {self.digest, *self.blobs}.union(*(child.closure() for child in self.children))
 
 
 def randomLayer(rng: random.Random, size: int) -> bytes:
@@ -99,6 +117,21 @@ def makeImage(rng: random.Random, pool: list[bytes]) -> Image:
         "layers": [{"mediaType": OCI_LAYER_GZIP, "digest": sha256(layer),
                     "size": len(layer)} for layer in layers]})
     return Image(manifest, {sha256(blob): blob for blob in [config, *layers]})
+
+
+def makeIndex(rng: random.Random, pool: list[bytes]) -> Image:
+    """
+    @return: an index of two images of L{makeImage}.
+    """
+    children = (makeImage(rng, pool), makeImage(rng, pool))
+    manifest = canonical_json({
+        "schemaVersion": 2, "mediaType": OCI_INDEX,
+        "manifests": [{"mediaType": OCI_MANIFEST, "digest": child.digest,
+                       "size": len(child.manifest),
+                       "platform": {"architecture": architecture, "os": "linux"}}
+                      for child, architecture in zip(children, ["amd64", "arm64"],
+                                                     strict=True)]})
+    return Image(manifest, {}, children)
 
 
 class Client:
@@ -157,19 +190,23 @@ class Outcome:
 
 class RawPusher:
     """
-    One raw HTTP client: pushes images (uploading the blobs a C{HEAD} does
-    not find, by whole, chunked or mounted uploads), pulls back its own,
-    deletes some and pushes some deleted ones again.
+    One raw HTTP client: pushes images and indexes (uploading the blobs a
+    C{HEAD} does not find, by whole, chunked or mounted uploads; an index's
+    children by digest unless a C{HEAD} finds them), by tag, pulls back its
+    own, deletes some (by digest, with an index's children; or, when the
+    collector deletes untagged manifests, by untagging them) and pushes
+    some deleted ones again.
     """
 
     def __init__(self, index: int, server: RegistryProcess, pool: list[bytes],
-                 outcome: Outcome, rng: random.Random) -> None:
+                 outcome: Outcome, rng: random.Random, untag: bool) -> None:
         self.index = index
         self.client = Client(server)
         self.pool = pool
         self.outcome = outcome
         self.rng = rng
-        self.mine: list[tuple[str, Image]] = []
+        self.untag = untag
+        self.mine: list[tuple[str, Image, str]] = []
         self.gone: list[tuple[str, Image]] = []
         self.known: dict[str, str] = {}     # blob -> a repository it was pushed to
 
@@ -212,33 +249,63 @@ class RawPusher:
         assert status == 201, (status, body)
         self.known[digest] = repository
 
-    def push(self, repository: str, image: Image) -> bool:
+    def pushTree(self, repository: str, image: Image, reference: str, force: bool) -> bool:
         """
-        @return: whether the manifest got its 201 (after at most two retries
-            uploading every blob again).
+        Push an image (its blobs, then its manifest) or an index (its
+        children, by digest, then its manifest) as C{reference}.
+
+        @return: whether the manifest got its 201, or was refused for naming
+            something missing (C{MANIFEST_BLOB_UNKNOWN}).
+        """
+        for child in image.children:
+            if not force:
+                status, _, _ = self.client.request(
+                    "HEAD", f"/v2/{repository}/manifests/{child.digest}",
+                    headers={"Accept": OCI_MANIFEST})
+                if status == 200:
+                    self.outcome.count("skipped")
+                    continue
+            if not self.pushTree(repository, child, child.digest, force):
+                return False
+        for digest, data in image.blobs.items():
+            self.pushBlob(repository, digest, data, force)
+        status, headers, body = self.client.request(
+            "PUT", f"/v2/{repository}/manifests/{reference}", image.manifest,
+            {"Content-Type": image.mediaType})
+        if status == 201:
+            assert headers["Docker-Content-Digest"] == image.digest
+            return True
+        assert status == 400 and b"MANIFEST_BLOB_UNKNOWN" in body, (status, body)
+        return False
+
+    def push(self, repository: str, image: Image) -> str | None:
+        """
+        Push an image or index by a new tag, pushing everything again (at
+        most twice) if it is refused for naming something missing.
+
+        @return: the tag, if it got its 201.
         """
         tag = f"t{self.index}-{self.rng.getrandbits(32):08x}"
         for attempt in range(3):
-            for digest, data in image.blobs.items():
-                self.pushBlob(repository, digest, data, force=attempt > 0)
-            status, headers, body = self.client.request(
-                "PUT", f"/v2/{repository}/manifests/{tag}", image.manifest,
-                {"Content-Type": OCI_MANIFEST})
-            if status == 201:
-                assert headers["Docker-Content-Digest"] == image.digest
+            if self.pushTree(repository, image, tag, force=attempt > 0):
                 with self.outcome.lock:
                     self.outcome.alive[repository, image.digest] = image
                     self.outcome.pushed += 1
-                return True
-            assert status == 400 and b"MANIFEST_BLOB_UNKNOWN" in body, (status, body)
+                return tag
             self.outcome.count("refusedThenRetried")
         self.outcome.count("failedPushes")
-        return False
+        return None
 
-    def delete(self, repository: str, image: Image) -> None:
-        status, _, body = self.client.request(
-            "DELETE", f"/v2/{repository}/manifests/{image.digest}")
-        assert status == 202, (status, body)
+    def delete(self, repository: str, image: Image, tag: str) -> None:
+        """
+        Untag an image, or delete it (with an index's children) by digest.
+        """
+        targets = [tag] if self.untag else [image.digest] + [
+            child.digest for child in image.children]
+        for target in targets:
+            status, _, body = self.client.request(
+                "DELETE", f"/v2/{repository}/manifests/{target}")
+            assert status == 202, (status, body)
         with self.outcome.lock:
             del self.outcome.alive[repository, image.digest]
             self.outcome.deleted += 1
@@ -249,30 +316,35 @@ class RawPusher:
             repository, image = self.gone.pop(self.rng.randrange(len(self.gone)))
         else:
             repository = self.rng.choice(SHARED_REPOSITORIES + [f"stress/raw-{self.index}"])
-            image = makeImage(self.rng, self.pool)
-        if self.push(repository, image):
-            self.mine.append((repository, image))
+            image = (makeIndex if roll > 0.8 else makeImage)(self.rng, self.pool)
+        tag = self.push(repository, image)
+        if tag is not None:
+            self.mine.append((repository, image, tag))
             pull(self.client, repository, image)
             self.outcome.count("pulled")
         if self.mine and self.rng.random() < 0.35:
-            repository, image = self.mine.pop(self.rng.randrange(len(self.mine)))
-            self.delete(repository, image)
+            repository, image, tag = self.mine.pop(self.rng.randrange(len(self.mine)))
+            self.delete(repository, image, tag)
             self.gone.append((repository, image))
         if self.mine:
-            pull(self.client, *self.rng.choice(self.mine))
+            repository, image, _ = self.rng.choice(self.mine)
+            pull(self.client, repository, image)
             self.outcome.count("pulled")
 
 
 def pull(client: Client, repository: str, image: Image) -> None:
     """
-    Pull an image by digest and check every byte against its digests.
+    Pull an image or index by digest and check every byte against its
+    digests.
     """
-    status, headers, body = client.request(
-        "GET", f"/v2/{repository}/manifests/{image.digest}", headers={"Accept": OCI_MANIFEST})
+    status, _, body = client.request(
+        "GET", f"/v2/{repository}/manifests/{image.digest}",
+        headers={"Accept": image.mediaType})
     assert status == 200, (repository, image.digest, status, body)
     assert sha256(body) == image.digest
-    for digest in [json.loads(body)["config"]["digest"]] + [
-            layer["digest"] for layer in json.loads(body)["layers"]]:
+    for child in image.children:
+        pull(client, repository, child)
+    for digest in image.blobs:
         status, _, data = client.request("GET", f"/v2/{repository}/blobs/{digest}")
         assert status == 200, (repository, digest, status, data)
         assert sha256(data) == digest, (repository, digest)
@@ -285,14 +357,15 @@ class SkopeoPusher:
     """
 
     def __init__(self, server: RegistryProcess, pool: list[bytes], outcome: Outcome,
-                 rng: random.Random, workdir: Path) -> None:
+                 rng: random.Random, workdir: Path, untag: bool) -> None:
         self.server = server
+        self.untag = untag
         self.pool = pool
         self.outcome = outcome
         self.rng = rng
         self.layout = OCILayout(workdir / "skopeo-source", rng)
         self.workdir = workdir
-        self.mine: list[tuple[str, Image]] = []
+        self.mine: list[tuple[str, Image, str]] = []
         self.steps = 0
 
     def step(self) -> None:
@@ -304,23 +377,25 @@ class SkopeoPusher:
         self.layout.tag(ref, self.layout.add_blob(image.manifest, OCI_MANIFEST))
         repository = self.rng.choice(SHARED_REPOSITORIES + ["stress/skopeo"])
         digestFile = self.workdir / "digest"
-        skopeo("copy", "--preserve-digests", "--dest-tls-verify=false", "--digestfile", str(digestFile),
+        skopeo("copy", "--preserve-digests", "--dest-tls-verify=false",
+               "--digestfile", str(digestFile),
                f"oci:{self.layout.path}:{ref}",
                f"docker://{self.server.host}/{repository}:{ref}")
         assert digestFile.read_text().strip() == image.digest
         with self.outcome.lock:
             self.outcome.alive[repository, image.digest] = image
             self.outcome.pushed += 1
-        self.mine.append((repository, image))
+        self.mine.append((repository, image, ref))
         back = self.workdir / f"back-{self.steps}"
         skopeo("copy", "--src-tls-verify=false",
                f"docker://{self.server.host}/{repository}@{image.digest}", f"oci:{back}:x")
         assert set(image_blobs(back, image.digest)) == {image.digest, *image.blobs}
         self.outcome.count("pulled")
         if self.rng.random() < 0.35:
-            repository, image = self.mine.pop(self.rng.randrange(len(self.mine)))
+            repository, image, ref = self.mine.pop(self.rng.randrange(len(self.mine)))
+            target = ref if self.untag else image.digest
             status, _, body = http_request(self.server.base_url, "DELETE",
-                                           f"/v2/{repository}/manifests/{image.digest}")
+                                           f"/v2/{repository}/manifests/{target}")
             assert status == 202, (status, body)
             with self.outcome.lock:
                 del self.outcome.alive[repository, image.digest]
@@ -350,8 +425,8 @@ def storedBlobs(root: Path) -> set[str]:
 def referencedBlobs(root: Path) -> set[str]:
     """
     @return: the blobs the manifest revisions of every repository need
-        (each manifest's own blob, its config and layers), read from the
-        storage root.
+        (each manifest's own blob, its config and layers, an index's
+        children), read from the storage root.
     """
     needed: set[str] = set()
     for link in (root / V2 / "repositories").glob("**/_manifests/revisions/sha256/*/link"):
@@ -359,15 +434,19 @@ def referencedBlobs(root: Path) -> set[str]:
         needed.add(digest)
         data = root / V2 / "blobs/sha256" / digest[7:9] / digest[7:] / "data"
         manifest = json.loads(data.read_bytes())
-        needed.add(manifest["config"]["digest"])
-        needed.update(layer["digest"] for layer in manifest["layers"])
+        needed.update(named["digest"] for named in [
+            *manifest.get("manifests", []), *manifest.get("layers", []),
+            *([manifest["config"]] if "config" in manifest else [])])
     return needed
 
 
-def startCollecting(registries: Registries) -> tuple[RegistryProcess, str]:
+def startCollecting(registries: Registries,
+                    deleteUntagged: bool) -> tuple[RegistryProcess, str]:
     """
     Start C{twistd -n registry} collecting garbage every second, with its
     metrics on a debug listener.
+
+    @param deleteUntagged: whether it deletes untagged manifests too.
 
     @return: the process and the debug listener's URL.
     """
@@ -375,7 +454,7 @@ def startCollecting(registries: Registries) -> tuple[RegistryProcess, str]:
     root.mkdir()
     process = make_txregistry(registries.tmp_path / "collecting", root)
     config = txregistry_config(root, process.port)
-    config["storage"]["maintenance"] = {"gc": GC}
+    config["storage"]["maintenance"] = {"gc": dict(GC, deleteuntagged=deleteUntagged)}
     debugPort = free_port()
     config["http"]["debug"] = {"addr": f"127.0.0.1:{debugPort}",
                                "prometheus": {"enabled": True}}
@@ -384,19 +463,22 @@ def startCollecting(registries: Registries) -> tuple[RegistryProcess, str]:
     return process.start(), f"http://127.0.0.1:{debugPort}"
 
 
+@pytest.mark.parametrize("deleteUntagged", [False, True], ids=["revisions", "untagged"])
 def test_onlineCollectionUnderLoad(registries: Registries, rng: random.Random,
-                                   tmp_path: Path) -> None:
-    """Four clients push, pull and delete images sharing layers while the
-    collector runs every second: every image acknowledged and not deleted
-    pulls back intact, and at the end the storage holds exactly the blobs
-    its manifests need."""
-    server, debug = startCollecting(registries)
+                                   tmp_path: Path, deleteUntagged: bool) -> None:
+    """Four clients push, pull and delete images and indexes sharing layers
+    while the collector runs every second: every image acknowledged and
+    not deleted pulls back intact, and at the end the storage holds exactly
+    what they need."""
+    server, debug = startCollecting(registries, deleteUntagged)
+    duration = DURATION / 2 if deleteUntagged else DURATION
     pool = [randomLayer(rng, rng.choice([2048, 64 * 1024, 300 * 1024, 700 * 1024]))
             for _ in range(8)]
     outcome = Outcome()
-    clients: list[Any] = [RawPusher(i, server, pool, outcome, random.Random(rng.random()))
-                          for i in range(3)]
-    clients.append(SkopeoPusher(server, pool, outcome, random.Random(rng.random()), tmp_path))
+    clients: list[Any] = [RawPusher(i, server, pool, outcome, random.Random(rng.random()),
+                                    deleteUntagged) for i in range(3)]
+    clients.append(SkopeoPusher(server, pool, outcome, random.Random(rng.random()), tmp_path,
+                                deleteUntagged))
     stop = threading.Event()
 
     def work(client: Any) -> None:
@@ -406,7 +488,7 @@ def test_onlineCollectionUnderLoad(registries: Registries, rng: random.Random,
     started = time.monotonic()
     with ThreadPoolExecutor(max_workers=len(clients)) as threads:
         futures = [threads.submit(work, client) for client in clients]
-        while time.monotonic() - started < DURATION and not any(f.done() for f in futures):
+        while time.monotonic() - started < duration and not any(f.done() for f in futures):
             time.sleep(0.2)
         stop.set()
     for future in futures:
@@ -426,10 +508,7 @@ def test_onlineCollectionUnderLoad(registries: Registries, rng: random.Random,
     referenced, stored = referencedBlobs(root), storedBlobs(root)
     assert referenced - stored == set()
     assert stored - referenced == set()
-    expected: set[str] = set()
-    for (_, digest), image in outcome.alive.items():
-        expected.update([digest, *image.blobs])
-    assert referenced == expected
+    assert referenced == set().union(*(image.closure() for image in outcome.alive.values()))
     for link in (root / V2 / "repositories").glob("*/*/_layers/sha256/*/link"):
         assert link.read_text().strip() in stored, link
 
@@ -437,15 +516,18 @@ def test_onlineCollectionUnderLoad(registries: Registries, rng: random.Random,
     for (repository, _), image in sorted(outcome.alive.items()):
         pull(checker, repository, image)
 
-    print(f"{DURATION:g}s: {outcome.pushed} pushed, {outcome.deleted} deleted, "
+    print(f"{duration:g}s: {outcome.pushed} pushed, {outcome.deleted} deleted, "
           f"{outcome.pulled} pulled, {outcome.mounts} mounted, {outcome.skipped} blobs "
           f"skipped (HEAD), {outcome.refusedThenRetried} pushes refused and retried, "
           f"{outcome.failedPushes} failed; "
           f"{during.get(('registry_gc_runs_total', (('outcome', 'done'),)), 0):g} runs, "
-          f"{during.get(('registry_gc_deleted_blobs_total', ()), 0):g} blobs deleted "
-          "during the run")
-    assert outcome.pushed >= 20 * DURATION / 60
+          f"{during.get(('registry_gc_deleted_blobs_total', ()), 0):g} blobs and "
+          f"{during.get(('registry_gc_deleted_manifests_total', ()), 0):g} manifests "
+          "deleted during the run")
+    assert outcome.pushed >= 20 * duration / 60
     assert outcome.failedPushes == 0
-    assert during[("registry_gc_runs_total", (("outcome", "done"),))] >= DURATION / 5
+    assert during[("registry_gc_runs_total", (("outcome", "done"),))] >= duration / 5
     assert during[("registry_gc_deleted_blobs_total", ())] > 0
+    if deleteUntagged:
+        assert during[("registry_gc_deleted_manifests_total", ())] > 0
     assert "Traceback" not in server.log()
