@@ -440,27 +440,25 @@ def referencedBlobs(root: Path) -> set[str]:
     return needed
 
 
-def startCollecting(registries: Registries,
-                    deleteUntagged: bool) -> tuple[RegistryProcess, str]:
+def startCollecting(registries: Registries, root: Path, name: str,
+                    gc: dict[str, Any], debugPort: int | None = None) -> RegistryProcess:
     """
-    Start C{twistd -n registry} collecting garbage every second, with its
-    metrics on a debug listener.
+    Start C{twistd -n registry} on C{root}, collecting garbage as C{gc}
+    says, stopped with the test's other processes.
 
-    @param deleteUntagged: whether it deletes untagged manifests too.
-
-    @return: the process and the debug listener's URL.
+    @param name: a name for its working directory, unique in the test.
+    @param debugPort: where its debug listener serves its metrics, if any.
     """
-    root = registries.tmp_path / "storage"
-    root.mkdir()
-    process = make_txregistry(registries.tmp_path / "collecting", root)
+    root.mkdir(exist_ok=True)
+    process = make_txregistry(registries.tmp_path / name, root)
     config = txregistry_config(root, process.port)
-    config["storage"]["maintenance"] = {"gc": dict(GC, deleteuntagged=deleteUntagged)}
-    debugPort = free_port()
-    config["http"]["debug"] = {"addr": f"127.0.0.1:{debugPort}",
-                               "prometheus": {"enabled": True}}
+    config["storage"]["maintenance"] = {"gc": gc}
+    if debugPort is not None:
+        config["http"]["debug"] = {"addr": f"127.0.0.1:{debugPort}",
+                                   "prometheus": {"enabled": True}}
     (process.cwd / "config.yml").write_text(yaml.safe_dump(config))
     registries.processes.append(process)
-    return process.start(), f"http://127.0.0.1:{debugPort}"
+    return process.start()
 
 
 @pytest.mark.parametrize("deleteUntagged", [False, True], ids=["revisions", "untagged"])
@@ -470,8 +468,12 @@ def test_onlineCollectionUnderLoad(registries: Registries, rng: random.Random,
     while the collector runs every second: every image acknowledged and
     not deleted pulls back intact, and at the end the storage holds exactly
     what they need."""
-    server, debug = startCollecting(registries, deleteUntagged)
-    duration = DURATION / 2 if deleteUntagged else DURATION
+    debugPort = free_port()
+    debug = f"http://127.0.0.1:{debugPort}"
+    server = startCollecting(registries, registries.tmp_path / "storage", "collecting",
+                             dict(GC, deleteuntagged=deleteUntagged), debugPort)
+    # Long enough for garbage to outlive the grace period during the run.
+    duration = max(10.0, DURATION / 2 if deleteUntagged else DURATION)
     pool = [randomLayer(rng, rng.choice([2048, 64 * 1024, 300 * 1024, 700 * 1024]))
             for _ in range(8)]
     outcome = Outcome()
@@ -531,3 +533,23 @@ def test_onlineCollectionUnderLoad(registries: Registries, rng: random.Random,
     if deleteUntagged:
         assert during[("registry_gc_deleted_manifests_total", ())] > 0
     assert "Traceback" not in server.log()
+
+
+def test_replicasTakeTurns(registries: Registries) -> None:
+    """Two registries sharing a storage root, both collecting every second:
+    they take turns through the lease file, and each run that finds it
+    held is logged as skipped."""
+    root = registries.tmp_path / "storage"
+    replicas = [startCollecting(registries, root, name, GC) for name in ["one", "two"]]
+
+    def lines(text: str) -> int:
+        return sum(replica.log().count(text) for replica in replicas)
+
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and not (
+            lines("garbage collection deleted") >= 4
+            and lines("garbage collection skipped: another process holds") >= 1):
+        time.sleep(0.2)
+    assert lines("garbage collection deleted") >= 4, [r.log() for r in replicas]
+    assert lines("garbage collection skipped: another process holds") >= 1
+    assert "Traceback" not in "".join(replica.log() for replica in replicas)
