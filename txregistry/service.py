@@ -266,8 +266,9 @@ def _makeTree(
 
     @param makeEndpoint: builds each listener's endpoint.
     @param purge: whether this process runs the upload purger and the
-        online garbage collector (if enabled) and the debug listener (if C{http.debug.addr} is set); every process
-        runs the C{health} checks, and answers 503 while one fails.
+        online garbage collector (if enabled), and the debug listener (if
+        C{http.debug.addr} is set); every process runs the C{health}
+        checks, and answers 503 while one fails.
     @param onReload: called after the certificates are reloaded on
         C{SIGHUP}, or L{None}.
     @param metrics: this process's metrics (see L{_metrics}), or L{None}.
