@@ -12,7 +12,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from prometheus_client import generate_latest
+from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 from twisted.internet.defer import ensureDeferred
 from twisted.internet.task import Clock
@@ -24,7 +24,7 @@ from tests.api.support import imageManifest
 from tests.storage.gc.test_inflight import OCI
 from txregistry.config import GCConfig, load_config
 from txregistry.digest import Digest
-from txregistry.metrics import Metrics
+from txregistry.metrics import Figures, Metrics
 from txregistry.service import makeService, makeWorkerService, withSecret
 from txregistry.storage.driver.base import CheckedDriver
 from txregistry.storage.driver.errors import UnexpectedError
@@ -260,7 +260,8 @@ def test_pinnedBlobSpared() -> None:
 
 def test_metrics() -> None:
     """The metrics count runs by outcome and what they reclaimed, and show
-    the last run's end and duration."""
+    the last run's end and duration, in a scrape of worker 1 alone or of
+    the sum of every worker's figures."""
     metrics = Metrics()
     report = Report(False)
     metrics.collectionEnded(BUSY, 100.0, 0.5, None)
@@ -271,10 +272,7 @@ def test_metrics() -> None:
     clock.advance(1)
     service.stopService()
     metrics.collectionEnded(DRY_RUN, 200.0, 2.0, report)
-    text = generate_latest(metrics.registry).decode()
-    samples = {(s.name, tuple(sorted(s.labels.items()))): s.value
-               for family in text_string_to_metric_families(text)
-               for s in family.samples}
+    samples = scraped(metrics.registry)
     assert samples[("registry_gc_runs_total", (("outcome", "done"),))] == 1
     assert samples[("registry_gc_runs_total", (("outcome", "busy"),))] == 1
     assert samples[("registry_gc_runs_total", (("outcome", "dryrun"),))] == 1
@@ -283,6 +281,23 @@ def test_metrics() -> None:
     assert samples[("registry_gc_deleted_manifests_total", ())] == 0
     assert samples[("registry_gc_last_run_timestamp_seconds", ())] == 200.0
     assert samples[("registry_gc_last_run_duration_seconds", ())] == 2.0
+    # With workers, one scrape sums every worker's figures (sent as JSON).
+    total = Figures()
+    total.add(json.loads(json.dumps(metrics.snapshot())))
+    total.add(json.loads(json.dumps(Metrics().snapshot())))
+    registry = CollectorRegistry()
+    registry.register(total)
+    assert scraped(registry) == samples
+
+
+def scraped(registry: CollectorRegistry) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    """
+    @return: the GC samples a scrape of C{registry} gives, by name and labels.
+    """
+    text = generate_latest(registry).decode()
+    return {(s.name, tuple(sorted(s.labels.items()))): s.value
+            for family in text_string_to_metric_families(text)
+            for s in family.samples if s.name.startswith("registry_gc_")}
 
 
 def test_treeRunsItOnWorkerOne(tmp_path: Path) -> None:
