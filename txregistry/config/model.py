@@ -110,6 +110,39 @@ class MaintenanceConfig:
     uploadpurging: UploadPurgingConfig = field(default_factory=UploadPurgingConfig)
     gc: GCConfig = field(default_factory=GCConfig)
     readonly_enabled: bool = False
+    retention: list[RetentionRule] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class KeepTags:
+    """
+    One entry of a retention rule's C{keeptags}: the tags matching
+    C{patterns} (every tag if empty) are kept if they meet one of the
+    criteria set, or all of them if none is set (see
+    L{txregistry.storage.gc.retention}).
+    """
+
+    patterns: list[str] = field(default_factory=list)
+    mostrecentlypushed: int | None = None
+    mostrecentlypulled: int | None = None
+    pushedwithin: timedelta | None = None
+    pulledwithin: timedelta | None = None
+
+
+@dataclass(frozen=True)
+class RetentionRule:
+    """
+    One entry of C{storage.maintenance.retention} (a txregistry extension).
+
+    @ivar repositories: globs of the repositories it applies to (every
+        repository if empty).
+    @ivar keeptags: L{None} to keep every tag.
+    @ivar untaggedolderthan: delete untagged manifests older than this.
+    """
+
+    repositories: list[str] = field(default_factory=list)
+    keeptags: list[KeepTags] | None = None
+    untaggedolderthan: timedelta | None = None
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,7 @@ import os
 import re
 from collections.abc import Mapping
 from datetime import timedelta
+from typing import TypeVar
 from urllib.parse import urlsplit
 
 from txregistry.baseurl import isValidAuthority
@@ -34,6 +35,7 @@ from txregistry.config.model import (
     HealthCheck,
     HealthConfig,
     HTTPConfig,
+    KeepTags,
     LetsEncryptConfig,
     LogConfig,
     LogHook,
@@ -44,6 +46,7 @@ from txregistry.config.model import (
     ProxyConfig,
     RedisConfig,
     ReportingConfig,
+    RetentionRule,
     StorageConfig,
     TagsConfig,
     TLSCertificateConfig,
@@ -51,6 +54,10 @@ from txregistry.config.model import (
     UploadPurgingConfig,
     ValidationConfig,
 )
+from txregistry.reference import compileNameGlob
+
+#: A default duration: one, or none.
+_Duration = TypeVar("_Duration", timedelta, None)
 
 #: The one configuration version distribution defines.
 VERSION = "0.1"
@@ -270,7 +277,8 @@ def _parse_storage(root: Section, cwd: str) -> StorageConfig:
     blobdescriptor = cache.string("blobdescriptor", None, ("inmemory", "redis"))
     if blobdescriptor is None:
         blobdescriptor = cache.string("layerinfo", None, ("inmemory", "redis"))
-    maintenance = storage.section("maintenance", ("uploadpurging", "readonly", "gc"))
+    maintenance = storage.section(
+        "maintenance", ("uploadpurging", "readonly", "gc", "retention"))
     purging = maintenance.section(
         "uploadpurging", ("enabled", "age", "interval", "dryrun")
     )
@@ -289,6 +297,7 @@ def _parse_storage(root: Section, cwd: str) -> StorageConfig:
         cache_blobdescriptor=blobdescriptor,
         cache_blobdescriptorsize=cache.integer("blobdescriptorsize", 10000, minimum=0),
         maintenance=MaintenanceConfig(
+            retention=_parse_retention(maintenance),
             uploadpurging=UploadPurgingConfig(
                 enabled=purging.boolean("enabled", True),
                 age=purging.duration("age", timedelta(hours=168)),
@@ -313,9 +322,13 @@ def _parse_storage(root: Section, cwd: str) -> StorageConfig:
     )
 
 
-def _positive(section: Section, key: str, default: timedelta) -> timedelta:
+def _positive(section: Section, key: str, default: _Duration) -> timedelta | _Duration:
+    """
+    @return: the duration at C{key}, or C{default} if it is absent.
+    @raise ConfigError: if it is 0.
+    """
     value = section.duration(key, default)
-    if not value:
+    if value is not None and not value:
         raise ConfigError(section.path(key), "must be positive")
     return value
 
@@ -831,3 +844,44 @@ def _parse_validation(section: Section) -> ValidationConfig:
         manifests_indexes_platforms=platforms,
         manifests_indexes_platformlist=platformlist,
     )
+
+
+def _parse_retention(maintenance: Section) -> list[RetentionRule]:
+    """
+    Read C{storage.maintenance.retention}, a txregistry extension (see
+    L{txregistry.storage.gc.retention} for what the rules mean).
+    """
+    rules = []
+    for rule in maintenance.sections(
+            "retention", ("repositories", "keeptags", "untaggedolderthan")):
+        globs = rule.string_list("repositories")
+        for index, glob in enumerate(globs):
+            try:
+                compileNameGlob(glob)
+            except ValueError as e:
+                raise ConfigError(rule.path("repositories") + (index,), str(e)) from None
+        keeptags = None
+        if rule.has("keeptags"):
+            keeptags = [_parse_keeptags(entry) for entry in rule.sections("keeptags", (
+                "patterns", "mostrecentlypushed", "mostrecentlypulled", "pushedwithin",
+                "pulledwithin"))]
+            if not keeptags:
+                raise ConfigError(rule.path("keeptags"),
+                                  "must list an entry; omit it to keep every tag")
+        rules.append(RetentionRule(repositories=globs, keeptags=keeptags,
+                                   untaggedolderthan=rule.duration("untaggedolderthan", None)))
+    return rules
+
+
+def _parse_keeptags(entry: Section) -> KeepTags:
+    return KeepTags(
+        patterns=_patterns(entry, "patterns"),
+        mostrecentlypushed=_count(entry, "mostrecentlypushed"),
+        mostrecentlypulled=_count(entry, "mostrecentlypulled"),
+        pushedwithin=_positive(entry, "pushedwithin", None),
+        pulledwithin=_positive(entry, "pulledwithin", None),
+    )
+
+
+def _count(entry: Section, key: str) -> int | None:
+    return entry.integer(key, 0, minimum=1) if entry.has(key) else None
