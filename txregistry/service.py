@@ -35,6 +35,7 @@ from txregistry.startup import ListeningService, describedEndpoints
 from txregistry.storage.driver.factory import makeDriver
 from txregistry.storage.gc.inflight import InFlight
 from txregistry.storage.gc.service import CollectionService
+from txregistry.storage.pulls import PullRecorder, PullRecorderService
 from txregistry.storage.purge import (
     TemporarySweeper,
     TemporarySweepService,
@@ -207,7 +208,8 @@ def withSecret(config: Configuration) -> Configuration:
     return dataclasses.replace(config, http=http)
 
 
-def makeApp(config: Configuration, driver: IStorageDriver, reactor: Any) -> RegistryApp:
+def makeApp(config: Configuration, driver: IStorageDriver, reactor: Any,
+            onPull: Callable[[str, str], None] | None = None) -> RegistryApp:
     """
     Build the registry's API and its collaborators: the stores on
     C{driver}, with the in-flight pins they share with the online garbage
@@ -219,6 +221,8 @@ def makeApp(config: Configuration, driver: IStorageDriver, reactor: Any) -> Regi
     @param driver: the storage driver holding the data.
     @param reactor: the clock of the stores and the access controller, and
         the thread pool they run blocking calls in (when it has one).
+    @param onPull: called with the repository and tag of each manifest
+        pulled by tag, or L{None}.
     @return: the API.
     @raise ValueError: if C{http.secret} is not set, or a file the C{auth}
         section names cannot be loaded.
@@ -230,7 +234,7 @@ def makeApp(config: Configuration, driver: IStorageDriver, reactor: Any) -> Regi
         validation.manifests_urls_allow, validation.manifests_urls_deny), InFlight())
     return RegistryApp(config, registry,
                        UploadStateSigner(config.http.secret.encode("utf-8")),
-                       makeAccessController(config.auth, reactor))
+                       makeAccessController(config.auth, reactor), onPull)
 
 
 def _debugListener(debug: DebugConfig, health: HealthRegistry, metrics: Metrics | None,
@@ -290,7 +294,13 @@ def _makeTree(
                                 reactor)
     for check in checks:
         check.setServiceParent(top)
-    app = makeApp(config, storage.driver, reactor)
+    maintenance = config.storage.maintenance
+    recorder = None
+    if maintenance.retention and not maintenance.readonly_enabled:
+        recorder = PullRecorder(storage.driver, reactor)
+        PullRecorderService(recorder, reactor).setServiceParent(top)
+    app = makeApp(config, storage.driver, reactor,
+                  None if recorder is None else recorder.pulled)
     if metrics is not None:
         metrics.countCaches({**app.registry.caches(), **storage.caches})
     resource = app.resource()
@@ -324,7 +334,6 @@ def _makeTree(
             installSignalHandler or signal.signal,
         ).setServiceParent(top)
 
-    maintenance = config.storage.maintenance
     if purge and storage.removeTemporaries and not maintenance.readonly_enabled:
         TemporarySweepService(TemporarySweeper(storage.removeTemporaries, reactor),
                               reactor).setServiceParent(top)

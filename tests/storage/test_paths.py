@@ -31,6 +31,7 @@ R = f"{V2}/repositories/library/ubuntu"
         (paths.uploadData("library/ubuntu", "u-1"), f"{R}/_uploads/u-1/data"),
         (paths.uploadStartedAt("library/ubuntu", "u-1"), f"{R}/_uploads/u-1/startedat"),
         (paths.repository("a"), f"{V2}/repositories/a"),
+        (paths.pulledRecord("library/ubuntu", "22.04"), f"{R}/_txregistry/pulled/22.04"),
     ],
 )
 def test_layout(path, expected):

@@ -6,7 +6,7 @@ the OCI Distribution Specification, bound to their handlers.
 from __future__ import annotations
 
 import re
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from typing import Any, cast
 from urllib.parse import urlsplit
 
@@ -66,20 +66,23 @@ class RegistryApp:
 
     def __init__(self, config: Configuration, registry: Registry,
                  signer: UploadStateSigner,
-                 controller: IAccessController | None) -> None:
+                 controller: IAccessController | None,
+                 onPull: Callable[[str, str], None] | None = None) -> None:
         """
         @param config: the configuration.
         @param registry: the stores holding the data.
         @param signer: signs the upload state carried in upload URLs.
         @param controller: decides which requests are allowed, or L{None}
             to allow every request (no C{auth} section).
+        @param onPull: called with the repository and tag of each manifest
+            pulled by tag (C{GET}), or L{None}.
         """
         self.config = config
         self.registry = registry
         self._controller = controller
         self.blobs = BlobHandlers(registry, config.storage)
         self.uploads = UploadHandlers(registry, config.http, signer)
-        self.manifests = ManifestHandlers(registry, config.http, config.storage)
+        self.manifests = ManifestHandlers(registry, config.http, config.storage, onPull)
         self.listing = ListingHandlers(registry, config.tags, config.catalog)
         self.referrers = ReferrerHandlers(registry)
 

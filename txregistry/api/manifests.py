@@ -4,6 +4,8 @@ Manifests: C{/v2/<name>/manifests/<tag or digest>}.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from twisted.web.iweb import IRequest
 
 from txregistry.api.requests import (
@@ -59,14 +61,18 @@ class ManifestHandlers:
     """
 
     def __init__(self, registry: Registry, http: HTTPConfig,
-                 storage: StorageConfig) -> None:
+                 storage: StorageConfig,
+                 onPull: Callable[[str, str], None] | None = None) -> None:
         """
         @param http: the C{http} section (how URLs are written).
         @param storage: the C{storage} section (whether deletes are enabled).
+        @param onPull: called with the repository and the tag of each
+            manifest served to a C{GET} by tag, or L{None}.
         """
         self.registry = registry
         self.http = http
         self.storage = storage
+        self.onPull = onPull
 
     async def get(self, request: IRequest, name: str, reference: str) -> bytes:
         """
@@ -74,13 +80,15 @@ class ManifestHandlers:
         media type.
         """
         checkName(request, name)
-        digest, payload, mediaType = await self.registry.manifests.resolve(
-            name, parseReference(reference))
+        target = parseReference(reference)
+        digest, payload, mediaType = await self.registry.manifests.resolve(name, target)
         accepted = _accepted(request) & (MEDIA_TYPES | {"*/*"})
         if accepted and mediaType not in accepted and "*/*" not in accepted:
             raise ManifestUnknown(
                 {"mediaType": mediaType},
                 message=f"manifest is a {mediaType}, which the Accept header excludes")
+        if self.onPull is not None and isinstance(target, str) and request.method == b"GET":
+            self.onPull(name, target)
         return respond(request, 200, {
             "Content-Type": mediaType,
             "Docker-Content-Digest": str(digest),

@@ -18,6 +18,13 @@ referrers API, one link per manifest whose C{subject} is C{<subject>}::
 
     /docker/registry/v2/repositories/<name>/_manifests/referrers/<alg>/<subject hex>/<alg>/<hex>/link
 
+and another, which distribution skips (as every directory of a repository
+whose name starts with C{_} but C{_manifests}, C{_layers} and
+C{_uploads}): when each tag was last pulled, as the modification time of an
+empty file (L{txregistry.storage.pulls})::
+
+    /docker/registry/v2/repositories/<name>/_txregistry/pulled/<tag>
+
 Callers validate names, tags and ids first; these functions only join.
 """
 
@@ -82,6 +89,14 @@ def tagCurrentLink(name: str, tagName: str) -> str:
 
 def tagIndexLink(name: str, tagName: str, digest: Digest) -> str:
     return f"{tag(name, tagName)}/index/{digest.algorithm}/{digest.hex}/link"
+
+
+def pulledRecords(name: str) -> str:
+    return f"{repository(name)}/_txregistry/pulled"
+
+
+def pulledRecord(name: str, tag: str) -> str:
+    return f"{pulledRecords(name)}/{tag}"
 
 
 def upload(name: str, uploadID: str) -> str:

@@ -35,29 +35,12 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 from txregistry.config.model import KeepTags, RetentionRule
-from txregistry.digest import Digest
 from txregistry.reference import compileNameGlob
+from txregistry.storage.gc.hooks import TagInfo
 
-
-@dataclass(frozen=True)
-class TagInfo:
-    """
-    A tag, as a retention policy sees it.
-
-    @ivar name: the tag.
-    @ivar digest: the manifest it names.
-    @ivar pushedAt: when it was last pointed at C{digest} (its C{current}
-        link's modification time), in seconds since the epoch.
-    @ivar pulledAt: when it was last pulled, if known.
-    """
-
-    name: str
-    digest: Digest
-    pushedAt: float
-    pulledAt: float | None = None
+__all__ = ["RetentionPolicy", "TagInfo"]
 
 
 class _Entry:
