@@ -6,8 +6,8 @@ A pull is noted in memory, on the request's path, as one dictionary write
 (L{PullRecorder.pulled}); L{PullRecorderService} writes the notes to the
 storage every minute and when the registry stops.  A record is an empty
 file, C{repositories/<name>/_txregistry/pulled/<tag>}, whose modification
-time is the pull time (to the minute), so that the garbage collector's walk
-of the repositories reads every record with no further round trip.  It is
+time is the pull time (to the minute), so that the garbage collector
+reads every record of a repository with one C{walk} (L{readPulls}).  It is
 outside the tag's directory, so that writing it after the tag was deleted
 cannot make the tag appear again; distribution never reads it.
 
@@ -21,7 +21,7 @@ from __future__ import annotations
 from typing import Any
 
 from twisted.application.service import Service
-from twisted.internet.defer import Deferred, gatherResults
+from twisted.internet.defer import Deferred, DeferredSemaphore, gatherResults
 from twisted.internet.interfaces import IReactorTime
 from twisted.internet.task import LoopingCall
 from twisted.logger import Logger
@@ -29,6 +29,7 @@ from twisted.python.failure import Failure
 
 from txregistry.interfaces import IStorageDriver
 from txregistry.storage import paths
+from txregistry.storage.driver.errors import PathNotFound
 
 #: Seconds after writing a tag's record during which this process does not
 #: write it again: pull times are known to within this, which is plenty for
@@ -37,6 +38,31 @@ COARSENESS = 3600.0
 
 #: Seconds between two flushes.
 FLUSH_INTERVAL = 60.0
+
+
+async def readPulls(driver: IStorageDriver, names: list[str],
+                    concurrency: int) -> dict[str, dict[str, float]]:
+    """
+    Read the pull records of repositories, with one C{walk} each,
+    C{concurrency} at a time.
+
+    @param names: the repositories.
+    @return: for those with records, when each tag was last pulled (its
+        record's modification time), tags since deleted included.
+    """
+    async def read(name: str) -> dict[str, float]:
+        directory = paths.pulledRecords(name)
+        try:
+            infos = await driver.walk(directory)
+        except PathNotFound:
+            return {}
+        return {info.path[len(directory) + 1:]: info.modTime for info in infos
+                if not info.isDir and "/" not in info.path[len(directory) + 1:]}
+
+    semaphore = DeferredSemaphore(concurrency)
+    found = await gatherResults([semaphore.run(read, name) for name in names],
+                                consumeErrors=True)
+    return {name: pulled for name, pulled in zip(names, found, strict=True) if pulled}
 
 
 class PullRecorder:

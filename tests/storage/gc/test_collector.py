@@ -324,6 +324,9 @@ class Retention:
     def untaggedMaxAge(self, repository: str) -> float | None:
         return self.maxAge
 
+    def reason(self, repository: str) -> str:
+        return "retention: rule 1"
+
 
 def test_retentionTags(registry: Registry) -> None:
     """Tags a retention policy removes are deleted and reported; their manifests stay untagged unless untagged manifests are deleted too."""
@@ -346,7 +349,7 @@ def test_retentionUntaggedMaxAge(registry: Registry) -> None:
     old, _ = registry.image(A, "", b"config", b"layer")
     report = registry.collect(retention=Retention([], maxAge=600))
     assert [(i.kind, i.digest, i.reason) for i in report.removed if i.kind == "manifest"] == [
-        ("manifest", old, "retention: untagged for more than 600s")]
+        ("manifest", old, "retention: rule 1: untagged for more than 10m")]
     assert not report.tags
     report = registry.collect(retention=Retention([], maxAge=2 * OLD))
     assert not report.removed

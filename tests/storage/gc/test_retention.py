@@ -191,8 +191,8 @@ def test_first_matching_rule() -> None:
     assert set(policy.tagsToDelete("team/app/web", TAGS, NOW).values()) == {"retention: rule 3"}
     assert set(policy.tagsToDelete("team/app/web", TAGS, NOW)) == {
         "v1.0", "v1.1", "v2.0", "latest"}
-    assert policy.reasonFor("other") == "retention: rule 2"
-    assert policy.reasonFor("prod/x") == "retention: rule 1"
+    assert policy.reason("other") == "retention: rule 2"
+    assert policy.reason("prod/x") == "retention: rule 1"
 
 
 def test_no_tags() -> None:

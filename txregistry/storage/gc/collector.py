@@ -94,6 +94,7 @@ from txregistry.storage.gc.sweep import (
     sweepBlob,
 )
 from txregistry.storage.links import deleteIfPresent, parseLink
+from txregistry.storage.pulls import readPulls
 
 
 @dataclass(frozen=True)
@@ -211,6 +212,10 @@ class GarbageCollector:
         inventory = await readInventory(
             self.driver, self.concurrency,
             times=self.graceperiod > 0 or self.retention is not None)
+        if self.retention is not None:
+            pulls = await readPulls(self.driver, list(inventory.repositories), self.concurrency)
+            for name, pulled in pulls.items():
+                inventory.repositories[name].pulled = pulled
         if self.graceperiod > 0:
             await self._recheck(inventory)
         forced: dict[str, set[Digest]] = {}
@@ -222,6 +227,8 @@ class GarbageCollector:
         marks = marking()
         report = Report(dryRun)
         spared = await self._deleteManifests(inventory, marks, report)
+        if not dryRun:
+            await self._forgetPulls(inventory, report, start)
         if spared:
             for repository, digest in spared:
                 forced.setdefault(repository, set()).add(digest)
@@ -350,3 +357,22 @@ class GarbageCollector:
                     for candidate in batch]
 
         return await inBatches(candidates, sweep, self.concurrency)
+
+    async def _forgetPulls(self, inventory: Inventory, report: Report,
+                           before: float) -> None:
+        """
+        Delete the pull records (L{txregistry.storage.pulls}) of the tags
+        just deleted, and of those found missing that were last written
+        before C{before}, so that a tag pushed again later does not inherit
+        the pulls of its namesake.
+        """
+        deleted = {(item.repository, item.tag) for item in report.removed if item.kind == "tag"}
+        stale = [paths.pulledRecord(name, tag)
+                 for name, repository in sorted(inventory.repositories.items())
+                 for tag, modTime in sorted(repository.pulled.items())
+                 if (name, tag) in deleted or tag not in repository.tags and modTime < before]
+
+        async def delete(batch: list[str]) -> list[bool]:
+            return [await deleteIfPresent(self.driver, path) for path in batch]
+
+        await inBatches(stale, delete, self.concurrency)

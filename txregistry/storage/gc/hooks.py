@@ -53,6 +53,12 @@ class RetentionHook(Protocol):
             if no rule deletes them.
         """
 
+    def reason(self, repository: str) -> str:
+        """
+        @return: the reason reported for what the policy deletes in
+            C{repository} (such as C{"retention: rule 2"}).
+        """
+
 
 class InFlightHook(Protocol):
     """

@@ -48,12 +48,16 @@ class RepositoryInventory:
         modification time (0 if the times were not read).
     @ivar layers: the blobs its C{_layers} links name, with the links'
         modification times (0 if the times were not read).
+    @ivar pulled: when its tags were last pulled, those of tags since
+        deleted included (L{txregistry.storage.pulls.readPulls}; read only
+        for a retention policy).
     """
 
     name: str
     revisions: dict[Digest, float] = field(default_factory=dict)
     tags: dict[str, tuple[Digest, float]] = field(default_factory=dict)
     layers: dict[Digest, float] = field(default_factory=dict)
+    pulled: dict[str, float] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Set
 from dataclasses import dataclass, field
+from datetime import timedelta
 
+from txregistry.config.units import format_duration
 from txregistry.digest import Digest
 from txregistry.storage.gc.hooks import RetentionHook, TagInfo
 from txregistry.storage.gc.inventory import Inventory, References, RepositoryInventory
@@ -92,11 +94,15 @@ def _keep(repository: RepositoryInventory, manifests: Mapping[Digest, References
     name = repository.name
     removed: dict[str, str] = {}
     maxAge = None
+    aged = ""
     if retention is not None:
         removed = retention.tagsToDelete(
-            name, [TagInfo(tag, digest, modTime)
+            name, [TagInfo(tag, digest, modTime, repository.pulled.get(tag))
                    for tag, (digest, modTime) in sorted(repository.tags.items())], now)
         maxAge = retention.untaggedMaxAge(name)
+        if maxAge is not None:
+            aged = (f"{retention.reason(name)}: untagged for more than "
+                    f"{format_duration(timedelta(seconds=maxAge))}")
     for tag, reason in sorted(removed.items()):
         if tag in repository.tags:
             marks.tags.append(Doomed(name, repository.tags[tag][0], tag, reason))
@@ -108,7 +114,7 @@ def _keep(repository: RepositoryInventory, manifests: Mapping[Digest, References
         if deleteUntagged:
             reasons[digest] = "untagged"
         elif maxAge is not None and modTime < now - maxAge:
-            reasons[digest] = f"retention: untagged for more than {maxAge:g}s"
+            reasons[digest] = aged
     if not reasons:
         return set(repository.revisions)
     referrers: dict[Digest, list[Digest]] = {}

@@ -159,10 +159,10 @@ class RetentionPolicy:
         rule = self._ruleFor(repository)
         return None if rule is None else rule.untaggedMaxAge
 
-    def reasonFor(self, repository: str) -> str | None:
+    def reason(self, repository: str) -> str:
         """
         @return: the reason reported for what the rule applied to
-            C{repository} deletes, or L{None} if no rule applies.
+            C{repository} deletes (C{"retention: rule N"}).
         """
         rule = self._ruleFor(repository)
-        return None if rule is None else rule.reason
+        return "retention" if rule is None else rule.reason
