@@ -30,6 +30,7 @@ from txregistry.interfaces import IStorageDriver
 from txregistry.startup import PREFIX, StartupError
 from txregistry.storage.driver.errors import StorageDriverError
 from txregistry.storage.driver.factory import makeDriver
+from txregistry.storage.gc.retention import RetentionPolicy
 from txregistry.tap import loadConfiguration
 
 #: Runs a job under a reactor: calls it with the reactor and exits with the
@@ -175,9 +176,11 @@ def main(argv: list[str] | None = None, stdout: IO[str] | None = None,
     elif args.command == "garbage-collect":
         options = {"dryRun": args.dry_run, "deleteUntagged": args.delete_untagged,
                    "quiet": args.quiet}
+        rules = config.storage.maintenance.retention
+        retention = RetentionPolicy(rules) if rules else None
 
         async def job(reactor: Any, driver: IStorageDriver) -> int:
-            return await garbageCollect(driver, reactor, out, **options)
+            return await garbageCollect(driver, reactor, out, retention=retention, **options)
     else:
         asJson = args.json
 
