@@ -5,14 +5,19 @@ the storage coarsely, and the manifest handler noting pulls by tag.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from twisted.internet.task import Clock
+from twisted.internet.testing import MemoryReactor
 
 from tests.api.helpers import OCI_MANIFEST, result
 from tests.api.support import InMemoryRegistry, imageManifest
+from txregistry.config import load_config
+from txregistry.service import makeService, makeWorkerService, withSecret
 from txregistry.storage import paths
 from txregistry.storage.driver.base import CheckedDriver
+from txregistry.storage.driver.factory import ThreadPoolService
 from txregistry.storage.driver.inmemory import InMemoryDriver
 from txregistry.storage.pulls import (
     COARSENESS,
@@ -20,6 +25,7 @@ from txregistry.storage.pulls import (
     PullRecorder,
     PullRecorderService,
 )
+from txregistry.workers import WorkerSpec
 
 NAME = "team/app"
 
@@ -130,3 +136,37 @@ def test_handler_notes_get_by_tag() -> None:
     assert pulls == []
     assert registry.request("GET", f"/v2/{NAME}/manifests/v1").code == 200
     assert pulls == [(NAME, "v1")]
+
+
+def _tree(tmp_path: Path, maintenance: str, worker: int = 1) -> list[Any]:
+    """
+    @return: the services of process C{worker} of a registry with
+        C{http.workers: 2} on filesystem storage, with C{maintenance}.
+    """
+    path = tmp_path / "config.yml"
+    path.write_text(f"version: 0.1\nhttp:\n  addr: 127.0.0.1:0\n  workers: 2\n"
+                    f"storage:\n  filesystem:\n    rootdirectory: {tmp_path}\n"
+                    f"  maintenance:\n{maintenance}")
+    config = withSecret(load_config(str(path), {}, cwd=str(tmp_path)))
+    if worker == 1:
+        return list(makeService(config, None, MemoryReactor(), spawn=lambda *_: None))
+    return list(makeWorkerService(
+        WorkerSpec(worker, 2, config, makeWorkerService, config.listen_endpoints(), [5000]),
+        MemoryReactor()))
+
+
+def test_every_process_records(tmp_path: Path) -> None:
+    """
+    With retention rules, every process records its own pulls, its
+    recorder stopped before the storage driver's threads (services stop in
+    reverse order); without rules, or read-only, no process does.
+    """
+    rules = "    retention: [{keeptags: [{pulledwithin: 24h}]}]\n"
+    for worker in (1, 2):
+        services = _tree(tmp_path, rules, worker)
+        [recorder] = [s for s in services if isinstance(s, PullRecorderService)]
+        pools = [s for s in services if isinstance(s, ThreadPoolService)]
+        assert pools and all(services.index(pool) < services.index(recorder) for pool in pools)
+    for maintenance in ("    uploadpurging: {enabled: false}\n",
+                        rules + "    readonly: {enabled: true}\n"):
+        assert not any(isinstance(s, PullRecorderService) for s in _tree(tmp_path, maintenance))
