@@ -176,8 +176,7 @@ def main(argv: list[str] | None = None, stdout: IO[str] | None = None,
     elif args.command == "garbage-collect":
         options = {"dryRun": args.dry_run, "deleteUntagged": args.delete_untagged,
                    "quiet": args.quiet}
-        rules = config.storage.maintenance.retention
-        retention = RetentionPolicy(rules) if rules else None
+        retention = RetentionPolicy.fromConfig(config.storage.maintenance.retention)
 
         async def job(reactor: Any, driver: IStorageDriver) -> int:
             return await garbageCollect(driver, reactor, out, retention=retention, **options)

@@ -34,6 +34,7 @@ from txregistry.reuseport import SharedListeners
 from txregistry.startup import ListeningService, describedEndpoints
 from txregistry.storage.driver.factory import makeDriver
 from txregistry.storage.gc.inflight import InFlight
+from txregistry.storage.gc.retention import RetentionPolicy
 from txregistry.storage.gc.service import CollectionService
 from txregistry.storage.pulls import PullRecorder, PullRecorderService
 from txregistry.storage.purge import (
@@ -341,6 +342,7 @@ def _makeTree(
         UploadPurgerService.fromConfig(storage.driver, maintenance.uploadpurging,
                                        reactor).setServiceParent(top)
     if purge and maintenance.gc.enabled and not maintenance.readonly_enabled:
-        CollectionService.fromConfig(maintenance.gc, app.registry, reactor,
-                                     metrics).setServiceParent(top)
+        CollectionService.fromConfig(
+            maintenance.gc, app.registry, reactor, metrics,
+            RetentionPolicy.fromConfig(maintenance.retention)).setServiceParent(top)
     return top

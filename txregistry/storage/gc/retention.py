@@ -128,6 +128,14 @@ class RetentionPolicy:
         self._rules = [_Rule(number, rule) for number, rule in enumerate(rules, 1)]
         self._chosen: dict[str, _Rule | None] = {}
 
+    @classmethod
+    def fromConfig(cls, rules: Sequence[RetentionRule]) -> RetentionPolicy | None:
+        """
+        @param rules: C{storage.maintenance.retention}.
+        @return: the policy of C{rules}, or L{None} if there are none.
+        """
+        return cls(rules) if rules else None
+
     def _ruleFor(self, repository: str) -> _Rule | None:
         if repository not in self._chosen:
             self._chosen[repository] = next(

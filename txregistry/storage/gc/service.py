@@ -22,6 +22,7 @@ from twisted.logger import Logger
 from txregistry.config.model import GCConfig
 from txregistry.config.units import format_duration
 from txregistry.storage.gc.collector import GarbageCollector, Report
+from txregistry.storage.gc.hooks import RetentionHook
 from txregistry.storage.gc.inflight import InFlight
 from txregistry.storage.gc.lease import Lease
 from txregistry.storage.purge import RepeatingService, initialDelay
@@ -82,13 +83,15 @@ class CollectionService(RepeatingService):
 
     @classmethod
     def fromConfig(cls, config: GCConfig, registry: Registry, clock: Any,
-                   observer: CollectionObserver | None = None) -> CollectionService:
+                   observer: CollectionObserver | None = None,
+                   retention: RetentionHook | None = None) -> CollectionService:
         """
         @param config: C{storage.maintenance.gc}.
         @param registry: the stores whose pins the collector checks and
             whose caches it clears of what it deletes.
         @param clock: the L{IReactorTime} scheduling the runs.
         @param observer: told of the end of each run.
+        @param retention: the retention policy each run applies, if any.
         @return: the service for C{config}, its first run after a random
             delay of up to an interval (or half an hour, if shorter), so
             that replicas started together do not all try at once.
@@ -96,7 +99,8 @@ class CollectionService(RepeatingService):
         collector = GarbageCollector(registry.driver, clock,
                                      graceperiod=config.graceperiod.total_seconds(),
                                      inflight=registry.inflight,
-                                     forget=registry.manifests.forget)
+                                     forget=registry.manifests.forget,
+                                     retention=retention)
         return cls(collector, Lease(registry.driver, clock), registry.inflight, clock,
                    config.interval, initialDelay(config.interval), dryRun=config.dryrun,
                    deleteUntagged=config.deleteuntagged, observer=observer)
