@@ -108,9 +108,8 @@ class ManifestHandlers:
         if isinstance(target, Digest) and target != digest:
             raise DigestInvalid(str(target), message="the manifest does not match its digest")
         manifest = await self.registry.manifests.put(
-            name, payload, header(request, "content-type"), digest)
-        if isinstance(target, str):
-            await self.registry.tags.tag(name, target, digest)
+            name, payload, header(request, "content-type"), digest,
+            target if isinstance(target, str) else None)
         headers = {
             "Location": absoluteURL(request, self.http, f"/v2/{name}/manifests/{digest}"),
             "Docker-Content-Digest": str(digest),

@@ -141,15 +141,17 @@ class ManifestStore:
         return link == digest and await self.blobs.size(digest) is not None
 
     async def put(self, name: str, payload: bytes, contentType: str | None,
-                  digest: Digest) -> Manifest:
+                  digest: Digest, tag: str | None = None) -> Manifest:
         """
-        Check and store a manifest whose digest is C{digest}, and index it
-        as a referrer of its C{subject}, if it has one (which need not exist).
+        Check and store a manifest whose digest is C{digest}, index it as a
+        referrer of its C{subject}, if it has one (which need not exist), and
+        point C{tag} at it, if given.
 
         The manifest's own blob and every blob it names are pinned
         (L{InFlight}) from before they are checked until the revision link
-        is written, so that the garbage collector deletes none of them in
-        between.
+        and the tag are written, so that the garbage collector deletes none
+        of them in between (nor, deleting untagged manifests, the manifest
+        while it is still untagged).
 
         @raise ManifestInvalid: if it is malformed.
         @raise ManifestBlobUnknown: if it refers to a blob or manifest the
@@ -168,6 +170,8 @@ class ManifestStore:
             if manifest.subject is not None:
                 await self.referrers.add(name, manifest.subject.digest, digest)
             await writeLink(self.driver, paths.manifestRevisionLink(name, digest), digest)
+            if tag is not None:
+                await self.tags.tag(name, tag, digest)
         return manifest
 
     async def delete(self, name: str, digest: Digest) -> None:

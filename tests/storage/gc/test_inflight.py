@@ -127,6 +127,20 @@ def test_pinnedDuringRunIsRefused() -> None:
     leave(context)
 
 
+def test_pinnedWhenRunBeginsIsRefused() -> None:
+    """A digest pinned when a collector's run begins and unpinned during it
+    is refused for the rest of the run: the push may have written its links
+    after the run read them."""
+    inflight = InFlight()
+    digest = Digest.of(b"layer")
+    pin = result(ensureDeferred(inflight.pin([digest])))
+    with inflight.collecting():
+        inflight.unpin(pin)
+        context, granted = deleting(inflight, digest)
+        assert not granted
+        leave(context)
+
+
 def storedImage(registry: Registry, name: str) -> tuple[bytes, list[Digest]]:
     """
     Store a config and a layer in C{name}.
@@ -155,6 +169,24 @@ def test_manifestPushPins() -> None:
     driver.gate.callback(None)
     result(pushed)
     assert not any(registry.inflight.isPinned(d) for d in [digest, *named])
+
+
+def test_manifestPushPinsUntilTagged() -> None:
+    """A manifest PUT by tag keeps its pins until the tag is written, so a
+    collector deleting untagged manifests never takes it for untagged."""
+    driver = HoldingDriver()
+    registry = Registry.onDriver(driver, Clock())
+    payload, named = storedImage(registry, "repo")
+    digest = Digest.of(payload)
+    driver.held = "_manifests/tags/latest/current"
+    pushed = ensureDeferred(registry.manifests.put("repo", payload, OCI, digest, "latest"))
+    assert not pushed.called
+    assert result(ensureDeferred(registry.manifests.has("repo", digest)))
+    assert all(registry.inflight.isPinned(d) for d in [digest, *named])
+    driver.gate.callback(None)
+    result(pushed)
+    assert not registry.inflight.isPinned(digest)
+    assert result(ensureDeferred(registry.tags.resolve("repo", "latest"))) == digest
 
 
 def test_manifestPushWaitsForDelete() -> None:

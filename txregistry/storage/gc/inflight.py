@@ -136,9 +136,11 @@ class InFlight:
     def collecting(self) -> Iterator[None]:
         """
         Remember, for the duration of a collector's run, every digest
-        pinned, so that L{deleting} refuses them even once unpinned.
+        pinned, so that L{deleting} refuses them even once unpinned: those
+        pinned when the run begins too (a push may unpin after the run read
+        the links, before it deletes).
         """
-        self._touched = set()
+        self._touched = set(self._pins)
         try:
             yield
         finally:
