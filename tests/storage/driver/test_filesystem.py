@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import errno
 import os
+import shutil
 import threading
 import time
 from pathlib import Path
@@ -475,3 +476,35 @@ async def test_readAheadInDeviceSteps(tmp_path: Path, monkeypatch: pytest.Monkey
     assert advised[0][0] == 10 and all(length <= limit for _, length in advised)
     assert sum(length for _, length in advised) == filesystem.READ_AHEAD
     assert [offset for offset, _ in advised] == sorted({offset for offset, _ in advised})
+
+
+class VanishingDriver(FilesystemDriver):
+    """
+    A filesystem driver that deletes C{victim} right after listing its
+    parent, as a request served during a walk would.
+    """
+
+    victim: str | None = None
+
+    def _children(self, path: str) -> list[str]:
+        children = super()._children(path)
+        if self.victim is not None and self.victim.rsplit("/", 1)[0] == path:
+            shutil.rmtree(self._local(self.victim))
+            self.victim = None
+        return children
+
+
+@pytest_twisted.ensureDeferred
+async def test_walkSkipsWhatVanishes(tmp_path: Path) -> None:
+    """A directory deleted while a walk runs is left out of it, and the walk lists everything else instead of failing."""
+    pool = startPool()
+    try:
+        driver = VanishingDriver(str(tmp_path), reactor, pool)
+        await driver.putContent("/tags/a/current/link", b"x")
+        await driver.putContent("/tags/b/current/link", b"y")
+        driver.victim = "/tags/a"
+        infos = await driver.walk("/tags")
+        assert [info.path for info in infos] == [
+            "/tags/b", "/tags/b/current", "/tags/b/current/link"]
+    finally:
+        pool.stop()

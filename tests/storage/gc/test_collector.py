@@ -257,6 +257,22 @@ def test_taggedBeforeDelete(registry: Registry) -> None:
     assert {digest, *blobs} <= registry.stored()
 
 
+def test_indexTaggedBeforeDeleteKeepsChildren(registry: Registry) -> None:
+    """A doomed untagged index that a tag names by the time it would be deleted is kept with its untagged children and their blobs, not only itself."""
+    registry.image(A, "other", b"other config", b"other layer")
+    amd64, amd64Blobs = registry.image(A, "", b"config amd64", b"layer amd64")
+    index = registry.index(A, "", amd64)
+
+    def tag() -> None:
+        run(registry.stores.tags.tag(A, "late", index))
+
+    registry.driver.after[("list", paths.tags(A))] = [tag]
+    report = registry.collect(deleteUntagged=True)
+    assert not report.removed and report.skipped == 2
+    assert revisions(registry, A) >= {index, amd64}
+    assert {index, amd64, *amd64Blobs} <= registry.stored()
+
+
 def test_blobRewrittenDuringRun(registry: Registry) -> None:
     """A candidate blob written again after the inventory listed it is spared (it is stat-ed right before its delete)."""
     orphan = registry.pushBlob(A, b"orphan")

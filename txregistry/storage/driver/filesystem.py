@@ -429,10 +429,16 @@ class FilesystemDriver:
         def walk() -> list[FileInfo]:
             found, pending = [], self._children(path)
             while pending:
-                info = self._stat(pending.pop())
+                # What is deleted while the walk runs (a tag, a revision, by
+                # a request served meanwhile) is left out, not an error: a
+                # walk that failed would hide the whole directory.
+                try:
+                    info = self._stat(pending.pop())
+                    if info.isDir:
+                        pending.extend(self._children(info.path))
+                except PathNotFound:
+                    continue
                 found.append(info)
-                if info.isDir:
-                    pending.extend(self._children(info.path))
             return sorted(found, key=lambda info: info.path)
         return self._run(walk)
 

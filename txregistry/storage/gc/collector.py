@@ -86,7 +86,7 @@ from txregistry.storage.gc.inventory import (
     readLinks,
     readManifests,
 )
-from txregistry.storage.gc.mark import Doomed, Marks, mark
+from txregistry.storage.gc.mark import Doomed, Marks, keptWith, mark
 from txregistry.storage.gc.sweep import (
     Candidate,
     deleteManifest,
@@ -289,6 +289,14 @@ class GarbageCollector:
                                   doomed: list[Doomed],
                                   report: Report) -> list[tuple[str, Digest]]:
         tags = await self._readTags(name)
+        # A manifest tagged since the inventory was read keeps, as when
+        # marking, its children and referrers: the inventory may have missed
+        # its tag (one written meanwhile, or a listing that lost a race with
+        # the delete of another tag).
+        untagging = {item.tag for item in doomed
+                     if item.tag is not None and tags.get(item.tag) == item.digest}
+        tagged = keptWith([digest for tag, digest in tags.items() if tag not in untagging],
+                          inventory.repositories[name], inventory.manifests)
         spared = []
         for item in doomed:
             if item.tag is not None:
@@ -301,7 +309,7 @@ class GarbageCollector:
                 report.removed.append(
                     Removed("tag", item.digest, name, item.tag, 0, item.reason))
                 continue
-            if item.digest in tags.values() or not await self._deleteManifest(
+            if item.digest in tagged or not await self._deleteManifest(
                     inventory, name, item.digest, report.dryRun):
                 report.skipped += 1
                 spared.append((name, item.digest))

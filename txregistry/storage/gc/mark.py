@@ -14,7 +14,7 @@ children's, wherever they are listed from.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Set
+from collections.abc import Iterable, Mapping, Set
 from dataclasses import dataclass, field
 from datetime import timedelta
 
@@ -117,13 +117,27 @@ def _keep(repository: RepositoryInventory, manifests: Mapping[Digest, References
             reasons[digest] = aged
     if not reasons:
         return set(repository.revisions)
+    kept = keptWith([digest for digest in repository.revisions if digest not in reasons],
+                    repository, manifests)
+    marks.manifests.extend(Doomed(name, digest, None, reason)
+                           for digest, reason in sorted(reasons.items()) if digest not in kept)
+    return kept
+
+
+def keptWith(roots: Iterable[Digest], repository: RepositoryInventory,
+             manifests: Mapping[Digest, References | None]) -> set[Digest]:
+    """
+    @return: the manifests of C{repository} that C{roots} keep: themselves
+        and, transitively, the children of an index and the referrers of a
+        kept manifest.
+    """
     referrers: dict[Digest, list[Digest]] = {}
     for digest in repository.revisions:
         references = manifests.get(digest)
         if references is not None and references.subject is not None:
             referrers.setdefault(references.subject, []).append(digest)
     kept: set[Digest] = set()
-    pending = [digest for digest in repository.revisions if digest not in reasons]
+    pending = list(roots)
     while pending:
         digest = pending.pop()
         if digest in kept:
@@ -134,8 +148,6 @@ def _keep(repository: RepositoryInventory, manifests: Mapping[Digest, References
             pending.extend(child for child in references.children
                            if child in repository.revisions)
         pending.extend(referrers.get(digest, ()))
-    marks.manifests.extend(Doomed(name, digest, None, reason)
-                           for digest, reason in sorted(reasons.items()) if digest not in kept)
     return kept
 
 
