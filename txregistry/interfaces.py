@@ -222,6 +222,35 @@ class IStorageDriver(Interface):
             content from directly, or L{None} where the driver has none.
         """
 
+    def stats(paths: builtins.list[str]) -> Deferred[builtins.list[FileInfo | None]]:
+        """
+        L{stat} several paths at once (one round trip to the storage where
+        the driver can: a thread job, a bulk request).
+
+        @return: a L{Deferred} firing with their L{FileInfo}s, in order,
+            with L{None} for a path where nothing is stored.
+        """
+
+    def lists(paths: builtins.list[str]) -> Deferred[builtins.list[builtins.list[str] | None]]:
+        """
+        L{list} several directories at once.
+
+        @return: a L{Deferred} firing with the sorted full paths of the
+            direct children of each, in order, with L{None} for a directory
+            that does not exist.
+        """
+
+    def deleteAll(paths: builtins.list[str]) -> Deferred[builtins.list[bool]]:
+        """
+        L{delete} several paths (files, or directories and all below them)
+        at once, in order, where the storage has a bulk delete (as S3's
+        C{DeleteObjects}) in as few requests as it allows.
+
+        @return: a L{Deferred} firing, once every delete is done, with
+            whether something was deleted at each path (L{False} where
+            nothing was stored).
+        """
+
     def walk(path: str) -> Deferred[builtins.list[FileInfo]]:
         """
         @return: a L{Deferred} firing with the L{FileInfo} of every file and

@@ -318,6 +318,26 @@ class TestWatchedDriver:
         await self.driver.delete("/r")
 
     @pytest_twisted.ensureDeferred
+    async def test_deleteAllInvalidatesAtOnce(self) -> None:
+        """deleteAll drops the links below every path it deletes, when called and when done."""
+        await self.driver.putContent("/r/a/link", b"sha256:a")
+        await self.driver.putContent("/r/b/c/link", b"sha256:c")
+        await self.driver.putContent("/r/d/link", b"sha256:d")
+        paths = ["/r/a/link", "/r/b/c/link", "/r/d/link"]
+        assert await self.driver.getContents(paths) == [b"sha256:a", b"sha256:c", b"sha256:d"]
+        deleted = self.driver.deleteAll(["/r/a", "/r/b"])
+        assert await self.driver.getContents(paths[2:]) == [b"sha256:d"]
+        assert len(self.files) == 1
+        # A read racing the delete is not kept: it may have read the link.
+        racing = self.driver.getContents(paths)
+        assert await deleted == [True, True]
+        await racing
+        self.opened.clear()
+        assert await self.driver.getContents(paths) == [None, None, b"sha256:d"]
+        assert self.opened == ["/r/a/link", "/r/b/c/link"]
+        await self.driver.delete("/r")
+
+    @pytest_twisted.ensureDeferred
     async def test_failedReadNotCached(self) -> None:
         """A read that fails is reported, caches nothing and leaves no watch behind."""
         await self.driver.putContent("/r/a/link", b"sha256:a")

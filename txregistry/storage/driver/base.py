@@ -126,11 +126,24 @@ class CheckedDriver:
     def getContent(self, path: str) -> Deferred[bytes]:
         return self._call(self._driver.getContent, (path,))
 
-    def getContents(self, paths: list[str]) -> Deferred[list[bytes | None]]:
+    def _batch(self, method: Callable[..., Deferred[T]], paths: list[str],
+               allowRoot: bool = False) -> Deferred[T]:
         for path in paths:
-            if not isValidPath(path):
+            if not isValidPath(path, allowRoot):
                 return fail(InvalidPath(self.name, path))
-        return self._observed(self._driver.getContents, list(paths))
+        return self._observed(method, list(paths))
+
+    def getContents(self, paths: list[str]) -> Deferred[list[bytes | None]]:
+        return self._batch(self._driver.getContents, paths)
+
+    def stats(self, paths: list[str]) -> Deferred[list[FileInfo | None]]:
+        return self._batch(self._driver.stats, paths, allowRoot=True)
+
+    def lists(self, paths: list[str]) -> Deferred[list[Paths | None]]:
+        return self._batch(self._driver.lists, paths, allowRoot=True)
+
+    def deleteAll(self, paths: list[str]) -> Deferred[list[bool]]:
+        return self._batch(self._driver.deleteAll, paths)
 
     def putContent(self, path: str, content: bytes, durable: bool = True) -> Deferred[None]:
         return self._call(self._driver.putContent, (path,), content, durable)

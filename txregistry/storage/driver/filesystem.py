@@ -6,7 +6,9 @@ C{<rootdirectory>/a/b}.  Every blocking call runs in a thread pool.
 
 from __future__ import annotations
 
+import builtins
 import ctypes
+import errno
 import fcntl
 import os
 import re
@@ -15,7 +17,7 @@ import shutil
 from collections.abc import Callable
 from contextlib import suppress
 from stat import S_ISDIR
-from typing import IO, Any, cast
+from typing import IO, Any, TypeVar, cast
 
 from twisted.internet.defer import Deferred, succeed
 from twisted.internet.interfaces import (
@@ -51,6 +53,7 @@ READ_AHEAD = 32 * MiB
 IDLE_RELEASE = 1.0
 _fadvise = getattr(os, "posix_fadvise", None)
 _NAME = "filesystem"
+T = TypeVar("T")
 _MISSING = (FileNotFoundError, NotADirectoryError)
 #: The end of the name of a temporary file L{FilesystemDriver.putContent}
 #: writes before renaming it over the file it replaces.
@@ -132,6 +135,60 @@ def _makeDirectories(directory: str) -> list[str]:
         except FileExistsError:
             pass
     return [os.path.dirname(path) for path in missing]
+
+
+def _each(call: Callable[[str], T], paths: list[str]) -> list[T | None]:
+    """
+    @return: what C{call} answers for each of C{paths}, L{None} where it
+        raises L{PathNotFound}.
+    """
+    found: list[T | None] = []
+    for path in paths:
+        try:
+            found.append(call(path))
+        except PathNotFound:
+            found.append(None)
+    return found
+
+
+def _remove(local: str) -> bool:
+    """
+    Remove a file, or a directory and everything below it.  The usual
+    directory holds files only (a blob's C{data}, a link directory's
+    C{link}): they are unlinked and the directory removed, without
+    L{shutil.rmtree}'s descriptors and checks, which cost more than the
+    calls themselves; deeper ones are left to it.
+
+    @return: whether anything was there.
+    """
+    try:
+        if not S_ISDIR(os.lstat(local).st_mode):
+            os.unlink(local)
+            return True
+        names = os.listdir(local)
+    except _MISSING:
+        return False
+    for name in names:
+        try:
+            os.unlink(f"{local}/{name}")
+        except IsADirectoryError:
+            shutil.rmtree(f"{local}/{name}", onerror=_ignoreMissing)
+        except FileNotFoundError:
+            pass                # removed meanwhile
+    try:
+        os.rmdir(local)
+    except FileNotFoundError:
+        pass
+    except OSError as e:
+        if e.errno != errno.ENOTEMPTY:
+            raise
+        shutil.rmtree(local, onerror=_ignoreMissing)    # written to meanwhile
+    return True
+
+
+def _ignoreMissing(function: Any, path: str, excinfo: Any) -> None:
+    if not issubclass(excinfo[0], FileNotFoundError):
+        raise excinfo[1]
 
 
 @implementer(IStorageDriver)
@@ -348,6 +405,12 @@ class FilesystemDriver:
     def list(self, path: str) -> Deferred[Paths]:
         return self._runSmall(self._children, path)
 
+    def stats(self, paths: Paths) -> Deferred[builtins.list[FileInfo | None]]:
+        return self._runSmall(_each, self._stat, paths)
+
+    def lists(self, paths: Paths) -> Deferred[builtins.list[Paths | None]]:
+        return self._runSmall(_each, self._children, paths)
+
     def move(self, source: str, dest: str) -> Deferred[None]:
         def move() -> None:
             if not os.path.lexists(self._local(source)):
@@ -360,15 +423,12 @@ class FilesystemDriver:
 
     def delete(self, path: str) -> Deferred[None]:
         def delete() -> None:
-            local = self._local(path)
-            try:
-                if os.path.isdir(local) and not os.path.islink(local):
-                    shutil.rmtree(local)
-                else:
-                    os.unlink(local)
-            except _MISSING:
-                raise PathNotFound(_NAME, path) from None
+            if not _remove(self._local(path)):
+                raise PathNotFound(_NAME, path)
         return self._run(delete)
+
+    def deleteAll(self, paths: Paths) -> Deferred[builtins.list[bool]]:
+        return self._run(lambda: [_remove(self._local(path)) for path in paths])
 
     def redirectURL(self, path: str, method: str) -> Deferred[str | None]:
         return succeed(None)

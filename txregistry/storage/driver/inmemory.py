@@ -5,6 +5,7 @@ registries.  Directories are implied by the paths of the files below them.
 
 from __future__ import annotations
 
+import builtins
 import time
 from collections.abc import Callable
 from functools import wraps
@@ -129,6 +130,21 @@ class InMemoryDriver:
         return self._descendants(path, deep=False)
 
     @_deferred
+    def stats(self, paths: builtins.list[str]) -> builtins.list[FileInfo | None]:
+        return [self._orNone(self._stat, path) for path in paths]
+
+    @_deferred
+    def lists(self, paths: builtins.list[str]) -> builtins.list[Paths | None]:
+        return [self._orNone(self._descendants, path, False) for path in paths]
+
+    @staticmethod
+    def _orNone(call: Callable[..., R], *args: object) -> R | None:
+        try:
+            return call(*args)
+        except PathNotFound:
+            return None
+
+    @_deferred
     def move(self, source: str, dest: str) -> None:
         f = self._file(source)
         if dest != source:
@@ -136,13 +152,21 @@ class InMemoryDriver:
             self._files[dest] = self._files.pop(source)
         f.modTime = time.time()
 
-    @_deferred
-    def delete(self, path: str) -> None:
+    def _delete(self, path: str) -> bool:
         doomed = self._below(path) + ([path] if path in self._files else [])
         if not doomed:
             raise PathNotFound(_NAME, path)
         for p in doomed:
             del self._files[p]
+        return True
+
+    @_deferred
+    def delete(self, path: str) -> None:
+        self._delete(path)
+
+    @_deferred
+    def deleteAll(self, paths: builtins.list[str]) -> builtins.list[bool]:
+        return [self._orNone(self._delete, path) is not None for path in paths]
 
     def redirectURL(self, path: str, method: str) -> Deferred[str | None]:
         return succeed(None)

@@ -419,6 +419,48 @@ class StorageDriverTests:
             await self.driver.delete("/t/missing")
 
     @pytest_twisted.ensureDeferred
+    async def test_stats(self) -> None:
+        """stats answers as stat for each path, in order, None where nothing is stored."""
+        await self.driver.putContent("/t/dir/file", b"12345")
+        infos = await self.driver.stats(["/t/dir/file", "/t/missing", "/t/dir",
+                                         "/t/dir/file/below", "/"])
+        assert infos[:4] == [await self.driver.stat("/t/dir/file"), None,
+                             await self.driver.stat("/t/dir"), None]
+        assert infos[4] is not None and infos[4].isDir
+        assert await self.driver.stats([]) == []
+        with pytest.raises(InvalidPath):
+            await self.driver.stats(["/t/dir", "/t/../dir"])
+        await self.driver.delete("/t")
+
+    @pytest_twisted.ensureDeferred
+    async def test_lists(self) -> None:
+        """lists answers as list for each directory, in order, None for a missing one."""
+        for path in ("/t/c/d/e", "/t/a", "/t/b/x", "/t/b/y"):
+            await self.driver.putContent(path, b"x")
+        assert await self.driver.lists(["/t", "/t/missing", "/t/b", "/"]) == [
+            ["/t/a", "/t/b", "/t/c"], None, ["/t/b/x", "/t/b/y"], ["/t"]]
+        assert await self.driver.lists([]) == []
+        with pytest.raises(InvalidPath):
+            await self.driver.lists(["/t", "/t//b"])
+        await self.driver.delete("/t")
+
+    @pytest_twisted.ensureDeferred
+    async def test_deleteAll(self) -> None:
+        """deleteAll removes files and whole trees, telling which paths held something."""
+        for path in ("/t/file", "/t/link/link", "/t/tree/a", "/t/tree/sub/b", "/t/kept/c"):
+            await self.driver.putContent(path, b"x")
+        assert await self.driver.deleteAll(
+            ["/t/file", "/t/missing", "/t/link", "/t/tree", "/t/file"]) == [
+            True, False, True, True, False]
+        assert await self.driver.list("/t") == ["/t/kept"]
+        assert await self.driver.getContents(["/t/link/link", "/t/tree/sub/b"]) == [None, None]
+        assert await self.driver.deleteAll([]) == []
+        with pytest.raises(InvalidPath):
+            await self.driver.deleteAll(["/t/kept", "/"])
+        assert await self.driver.list("/t") == ["/t/kept"]
+        await self.driver.delete("/t")
+
+    @pytest_twisted.ensureDeferred
     async def test_walk(self) -> None:
         """walk gives every file and directory below a path, sorted by path."""
         for path in ("/t/b/c", "/t/a", "/t/b/d/e"):
@@ -449,8 +491,10 @@ class StorageDriverTests:
             d.writer(path), d.writer(path, True), d.move(path, "/t/x"),
             d.move("/t/x", path), d.delete(path), d.redirectURL(path, "GET"),
         ]
+        calls += [d.deleteAll([path])]
         if path != "/":
-            calls += [d.stat(path), d.list(path), d.walk(path)]
+            calls += [d.stat(path), d.list(path), d.walk(path), d.stats([path]),
+                      d.lists([path])]
         for call in calls:
             with pytest.raises(InvalidPath):
                 await call

@@ -20,6 +20,7 @@ L{WatchedDriver.delete} invalidate whatever they may touch).
 
 from __future__ import annotations
 
+import builtins
 import ctypes
 import ctypes.util
 import os
@@ -438,6 +439,10 @@ class WatchedDriver:
         self._invalidate(None, path)
         return self._driver.delete(path).addBoth(self._invalidate, path)
 
+    def deleteAll(self, paths: builtins.list[str]) -> Deferred[builtins.list[bool]]:
+        self._invalidate(None, *paths)
+        return self._driver.deleteAll(paths).addBoth(self._invalidate, *paths)
+
     def reader(self, path: str, offset: int = 0) -> Deferred[IFileReader]:
         return self._driver.reader(path, offset)
 
@@ -449,6 +454,12 @@ class WatchedDriver:
 
     def list(self, path: str) -> Deferred[Paths]:
         return self._driver.list(path)
+
+    def stats(self, paths: builtins.list[str]) -> Deferred[builtins.list[FileInfo | None]]:
+        return self._driver.stats(paths)
+
+    def lists(self, paths: builtins.list[str]) -> Deferred[builtins.list[Paths | None]]:
+        return self._driver.lists(paths)
 
     def redirectURL(self, path: str, method: str) -> Deferred[str | None]:
         return self._driver.redirectURL(path, method)
