@@ -90,6 +90,22 @@ class AgedDriver:
     def list(self, path: str) -> Deferred[list[str]]:
         return self._driver.list(path).addBoth(lambda answer: self._then("list", path, answer))
 
+    def stats(self, paths: list[str]) -> Deferred[list[FileInfo | None]]:
+        return self._driver.stats(paths).addCallback(
+            lambda infos: [None if info is None else self._aged(info) for info in infos])
+
+    def lists(self, paths: list[str]) -> Deferred[list[list[str] | None]]:
+        def then(answer: Any) -> Any:
+            for path in paths:
+                self._then("list", path, None)
+            return answer
+        return self._driver.lists(paths).addBoth(then)
+
+    def deleteAll(self, paths: list[str]) -> Deferred[list[bool]]:
+        for path in paths:
+            self._written(path)
+        return self._driver.deleteAll(paths)
+
     def putContent(self, path: str, content: bytes, durable: bool = True) -> Deferred[None]:
         self._written(path)
         return self._driver.putContent(path, content, durable)

@@ -67,6 +67,7 @@ the grace period must exceed (hence its default of an hour, online).
 from __future__ import annotations
 
 from collections.abc import Callable
+from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 
 from twisted.internet.defer import DeferredSemaphore, gatherResults
@@ -76,7 +77,6 @@ from twisted.logger import Logger
 from txregistry.digest import Digest
 from txregistry.interfaces import IStorageDriver
 from txregistry.storage import paths
-from txregistry.storage.driver.errors import PathNotFound
 from txregistry.storage.gc.hooks import InFlightHook, RetentionHook
 from txregistry.storage.gc.inventory import (
     Inventory,
@@ -89,12 +89,17 @@ from txregistry.storage.gc.inventory import (
 from txregistry.storage.gc.mark import Doomed, Marks, keptWith, mark
 from txregistry.storage.gc.sweep import (
     Candidate,
-    deleteManifest,
+    manifestPaths,
     selectBlobs,
-    sweepBlob,
+    sweepBlobs,
 )
-from txregistry.storage.links import deleteIfPresent, parseLink
+from txregistry.storage.links import parseLink
 from txregistry.storage.pulls import readPulls
+
+#: How many repositories' tags one storage call reads again before their
+#: doomed tags and manifests are deleted (rule 4): few enough that little
+#: time passes between the read and the deletes.
+REPOSITORIES = 64
 
 
 @dataclass(frozen=True)
@@ -271,86 +276,108 @@ class GarbageCollector:
     async def _deleteManifests(self, inventory: Inventory, marks: Marks,
                                report: Report) -> list[tuple[str, Digest]]:
         """
-        Delete the tags and manifests C{marks} dooms, reading each
-        repository's tags again first (rule 4).
+        Delete the tags and manifests C{marks} dooms, reading the tags of
+        their repositories again first (rule 4), L{REPOSITORIES} repositories
+        at a time: their tags read in one storage call, then their doomed
+        tags deleted in one, then their doomed manifests in one.
 
         @return: the doomed manifests found tagged, and so spared.
         """
         doomed: dict[str, list[Doomed]] = {}
         for item in [*marks.tags, *marks.manifests]:
             doomed.setdefault(item.repository, []).append(item)
+        names = sorted(doomed)
         semaphore = DeferredSemaphore(self.concurrency)
         results = await gatherResults(
-            [semaphore.run(self._deleteInRepository, inventory, name, items, report)
-             for name, items in sorted(doomed.items())], consumeErrors=True)
+            [semaphore.run(self._deleteInRepositories, inventory,
+                           {name: doomed[name] for name in names[start:start + REPOSITORIES]},
+                           report)
+             for start in range(0, len(names), REPOSITORIES)], consumeErrors=True)
         return [spared for result in results for spared in result]
 
-    async def _deleteInRepository(self, inventory: Inventory, name: str,
-                                  doomed: list[Doomed],
-                                  report: Report) -> list[tuple[str, Digest]]:
-        tags = await self._readTags(name)
-        # A manifest tagged since the inventory was read keeps, as when
-        # marking, its children and referrers: the inventory may have missed
-        # its tag (one written meanwhile, or a listing that lost a race with
-        # the delete of another tag).
-        untagging = {item.tag for item in doomed
-                     if item.tag is not None and tags.get(item.tag) == item.digest}
-        tagged = keptWith([digest for tag, digest in tags.items() if tag not in untagging],
-                          inventory.repositories[name], inventory.manifests)
-        spared = []
-        for item in doomed:
-            if item.tag is not None:
-                if tags.get(item.tag) != item.digest:
+    async def _deleteInRepositories(self, inventory: Inventory, doomed: dict[str, list[Doomed]],
+                                    report: Report) -> list[tuple[str, Digest]]:
+        names = list(doomed)
+        spared: list[tuple[str, Digest]] = []
+        tagPaths: list[str] = []
+        untagged: list[tuple[str, Doomed]] = []
+        for name, tags in zip(names, await self._readTags(names), strict=True):
+            # A manifest tagged since the inventory was read keeps, as when
+            # marking, its children and referrers: the inventory may have
+            # missed its tag (one written meanwhile).
+            untagging = {item.tag for item in doomed[name]
+                         if item.tag is not None and tags.get(item.tag) == item.digest}
+            tagged = keptWith([digest for tag, digest in tags.items() if tag not in untagging],
+                              inventory.repositories[name], inventory.manifests)
+            for item in doomed[name]:
+                if item.tag is not None:
+                    if tags.get(item.tag) != item.digest:
+                        report.skipped += 1
+                        continue
+                    del tags[item.tag]
+                    tagPaths.append(paths.tag(name, item.tag))
+                    report.removed.append(
+                        Removed("tag", item.digest, name, item.tag, 0, item.reason))
+                elif item.digest in tagged:
                     report.skipped += 1
-                    continue
-                del tags[item.tag]
-                if not report.dryRun:
-                    await deleteIfPresent(self.driver, paths.tag(name, item.tag))
+                    spared.append((name, item.digest))
+                else:
+                    untagged.append((name, item))
+        if report.dryRun:
+            deleted = untagged
+        else:
+            if tagPaths:
+                await self.driver.deleteAll(tagPaths)
+            deleted = await self._deleteUntagged(inventory, untagged)
+        gone = set(deleted)
+        for name, item in untagged:
+            if (name, item) in gone:
                 report.removed.append(
-                    Removed("tag", item.digest, name, item.tag, 0, item.reason))
-                continue
-            if item.digest in tagged or not await self._deleteManifest(
-                    inventory, name, item.digest, report.dryRun):
+                    Removed("manifest", item.digest, name, None, 0, item.reason))
+            else:
                 report.skipped += 1
                 spared.append((name, item.digest))
-                continue
-            report.removed.append(Removed("manifest", item.digest, name, None, 0, item.reason))
         return spared
 
-    async def _deleteManifest(self, inventory: Inventory, name: str, digest: Digest,
-                              dryRun: bool) -> bool:
+    async def _deleteUntagged(self, inventory: Inventory,
+                                untagged: list[tuple[str, Doomed]]) -> list[tuple[str, Doomed]]:
         """
-        Delete a manifest from a repository unless, online, a push of this
-        process has pinned it (an index naming it).
+        Delete manifests from their repositories, in one storage call,
+        unless, online, a push of this process has pinned them (an index
+        naming them): the guards of the whole batch are entered together.
 
-        @return: whether it was deleted (or, in a dry run, would be).
+        @return: those deleted.
         """
-        if dryRun:
-            return True
-        references = inventory.manifests.get(digest)
-        subject = None if references is None else references.subject
-        if self.inflight is None:
-            await deleteManifest(self.driver, name, digest, subject, ())
-            return True
-        async with self.inflight.deleting(digest) as allowed:
-            if allowed:
-                await deleteManifest(self.driver, name, digest, subject, ())
-            return allowed
+        async with AsyncExitStack() as guards:
+            deleted = []
+            for name, item in untagged:
+                if self.inflight is None or await guards.enter_async_context(
+                        self.inflight.deleting(item.digest)):
+                    deleted.append((name, item))
+            files = []
+            for name, item in deleted:
+                references = inventory.manifests.get(item.digest)
+                files.extend(manifestPaths(
+                    name, item.digest, None if references is None else references.subject, ()))
+            if files:
+                await self.driver.deleteAll(files)
+        return deleted
 
-    async def _readTags(self, name: str) -> dict[str, Digest]:
+    async def _readTags(self, names: list[str]) -> list[dict[str, Digest]]:
         """
-        @return: the tags of a repository, read afresh.
+        @return: the tags of each repository, read afresh.
         """
-        try:
-            children = await self.driver.list(paths.tags(name))
-        except PathNotFound:
-            return {}
-        names = [child.rsplit("/", 1)[1] for child in children]
-        links = [paths.tagCurrentLink(name, tag) for tag in names]
-        contents = await self.driver.getContents(links)
-        found = {tag: parseLink(content, link)
-                 for tag, link, content in zip(names, links, contents, strict=True)}
-        return {tag: digest for tag, digest in found.items() if digest is not None}
+        listed = await self.driver.lists([paths.tags(name) for name in names])
+        wanted = [(i, child.rsplit("/", 1)[1]) for i, children in enumerate(listed)
+                  for child in children or ()]
+        links = [paths.tagCurrentLink(names[i], tag) for i, tag in wanted]
+        contents = await self.driver.getContents(links) if links else []
+        found: list[dict[str, Digest]] = [{} for _ in names]
+        for (i, tag), link, content in zip(wanted, links, contents, strict=True):
+            digest = parseLink(content, link)
+            if digest is not None:
+                found[i][tag] = digest
+        return found
 
     async def _sweep(self, candidates: list[Candidate], cutoff: float,
                      dryRun: bool) -> list[int | None]:
@@ -360,9 +387,8 @@ class GarbageCollector:
         @return: for each, its size if it was deleted, else L{None}.
         """
         async def sweep(batch: list[Candidate]) -> list[int | None]:
-            return [await sweepBlob(self.driver, candidate, cutoff, dryRun=dryRun,
+            return await sweepBlobs(self.driver, batch, cutoff, dryRun=dryRun,
                                     inflight=self.inflight, forget=self.forget)
-                    for candidate in batch]
 
         return await inBatches(candidates, sweep, self.concurrency)
 
@@ -380,7 +406,4 @@ class GarbageCollector:
                  for tag, modTime in sorted(repository.pulled.items())
                  if (name, tag) in deleted or tag not in repository.tags and modTime < before]
 
-        async def delete(batch: list[str]) -> list[bool]:
-            return [await deleteIfPresent(self.driver, path) for path in batch]
-
-        await inBatches(stale, delete, self.concurrency)
+        await inBatches(stale, self.driver.deleteAll, self.concurrency)

@@ -111,38 +111,58 @@ async def readLinks(driver: IStorageDriver, concurrency: int = 16,
     """
     Read the C{_layers} and C{_manifests/revisions} links of every
     repository (not the index links of its tags, which the collector never
-    needs), C{concurrency} repositories at a time.
+    needs).
 
-    @param times: whether the links' times are wanted: their directories
-        are walked then, else only the directories of digests are listed.
+    @param times: whether the links' times are wanted: the link
+        directories of each repository are walked then, C{concurrency}
+        repositories at a time; else only the directories of digests are
+        listed, every repository's at once, in batches (L{listAll}).
     @return: every repository with its revisions and layer links (its
         C{tags} still empty), and the tags of each, to be read, with their
         C{current} links' modification times.
     """
-    semaphore = DeferredSemaphore(concurrency)
-    names = await _repositoryNames(driver, semaphore)
-    found = await gatherResults(
-        [semaphore.run(_readRepository, driver, name, times) for name in names],
-        consumeErrors=True)
+    names = await _repositoryNames(driver, concurrency)
+    if times:
+        semaphore = DeferredSemaphore(concurrency)
+        found = await gatherResults(
+            [semaphore.run(_walkRepository, driver, name) for name in names],
+            consumeErrors=True)
+    else:
+        found = await _listRepositories(driver, names, concurrency)
     return ({repository.name: repository for repository, _ in found},
             {repository.name: tags for repository, tags in found if tags})
 
 
-async def _repositoryNames(driver: IStorageDriver,
-                           semaphore: DeferredSemaphore) -> list[str]:
+def _base(path: str) -> str:
+    return path.rsplit("/", 1)[1]
+
+
+async def listAll(driver: IStorageDriver, directories: list[str],
+                  concurrency: int) -> list[list[str]]:
+    """
+    List C{directories}, L{BATCH} to a storage call, C{concurrency} calls
+    at a time.
+
+    @return: the children of each, in order (none for a missing one).
+    """
+    async def call(batch: list[str]) -> list[list[str]]:
+        return [children or [] for children in await driver.lists(batch)]
+    return await inBatches(directories, call, concurrency)
+
+
+async def _repositoryNames(driver: IStorageDriver, concurrency: int) -> list[str]:
     """
     @return: the names of the directories below C{repositories/} with a
         C{_layers} or C{_manifests} directory, listing a level of the tree
-        at a time, as many directories at once as C{semaphore} allows.
+        at a time.
     """
     names: list[str] = []
     level = [paths.REPOSITORIES]
     while level:
-        listed = await gatherResults([semaphore.run(_orEmpty, driver.list, directory)
-                                      for directory in level], consumeErrors=True)
         below: list[str] = []
-        for directory, children in zip(level, listed, strict=True):
-            bases = [child.rsplit("/", 1)[1] for child in children]
+        for directory, children in zip(level, await listAll(driver, level, concurrency),
+                                       strict=True):
+            bases = [_base(child) for child in children]
             if "_layers" in bases or "_manifests" in bases:
                 names.append(directory[len(paths.REPOSITORIES) + 1:])
             below.extend(child for child, base in zip(children, bases, strict=True)
@@ -151,21 +171,43 @@ async def _repositoryNames(driver: IStorageDriver,
     return sorted(names)
 
 
-async def _readRepository(driver: IStorageDriver, name: str,
-                          times: bool) -> tuple[RepositoryInventory, dict[str, float]]:
-    read = _walkLinks if times else _listLinks
+async def _listRepositories(driver: IStorageDriver, names: list[str], concurrency: int
+                            ) -> list[tuple[RepositoryInventory, dict[str, float]]]:
+    """
+    @return: each repository with its revisions and layer links (read by
+        listing the directories of their digests, with the time 0), and its
+        tag names (with the time 0).
+    """
+    tops = [directory for name in names
+            for directory in (f"{paths.manifests(name)}/revisions",
+                              f"{paths.repository(name)}/_layers", paths.tags(name))]
+    listed = await listAll(driver, tops, concurrency)
+    algorithms = [(i, algorithm) for i, children in enumerate(listed) if i % 3 != 2
+                  for algorithm in children]
+    below = await listAll(driver, [algorithm for _, algorithm in algorithms], concurrency)
+    links: list[dict[Digest, float]] = [{} for _ in tops]
+    for (i, algorithm), children in zip(algorithms, below, strict=True):
+        name, found = _base(algorithm), links[i]
+        for child in children:
+            digest = _digest(name, _base(child))
+            if digest is not None:
+                found[digest] = 0.0
+    return [(RepositoryInventory(name, revisions=links[3 * n], layers=links[3 * n + 1]),
+             {_base(child): 0.0 for child in listed[3 * n + 2]})
+            for n, name in enumerate(names)]
+
+
+async def _walkRepository(driver: IStorageDriver,
+                          name: str) -> tuple[RepositoryInventory, dict[str, float]]:
     repository = RepositoryInventory(
-        name, revisions=await read(driver, f"{paths.manifests(name)}/revisions"),
-        layers=await read(driver, f"{paths.repository(name)}/_layers"))
+        name, revisions=await _walkLinks(driver, f"{paths.manifests(name)}/revisions"),
+        layers=await _walkLinks(driver, f"{paths.repository(name)}/_layers"))
     directory = paths.tags(name)
     tags: dict[str, float] = {}
-    if times:
-        for info in await _orEmpty(driver.walk, directory):
-            parts = info.path[len(directory) + 1:].split("/")
-            if parts[1:] == ["current", "link"] and not info.isDir:
-                tags[parts[0]] = info.modTime
-    else:
-        tags = {child.rsplit("/", 1)[1]: 0.0 for child in await _orEmpty(driver.list, directory)}
+    for info in await _orEmpty(driver.walk, directory):
+        parts = info.path[len(directory) + 1:].split("/")
+        if parts[1:] == ["current", "link"] and not info.isDir:
+            tags[parts[0]] = info.modTime
     return repository, tags
 
 
@@ -184,20 +226,6 @@ async def _walkLinks(driver: IStorageDriver, directory: str) -> dict[Digest, flo
     return links
 
 
-async def _listLinks(driver: IStorageDriver, directory: str) -> dict[Digest, float]:
-    """
-    @return: the digests of the C{<alg>/<hex>} directories below
-        C{directory}, with the time 0.
-    """
-    links = {}
-    for algorithm in await _orEmpty(driver.list, directory):
-        for child in await _orEmpty(driver.list, algorithm):
-            digest = _digest(algorithm.rsplit("/", 1)[1], child.rsplit("/", 1)[1])
-            if digest is not None:
-                links[digest] = 0.0
-    return links
-
-
 def _chunks(items: list[T], size: int = BATCH) -> Iterator[list[T]]:
     for start in range(0, len(items), size):
         yield items[start:start + size]
@@ -212,9 +240,12 @@ async def inBatches(items: list[T], call: Callable[[list[T]], Any],
     @param call: returns an awaitable of a list per batch.
     @return: the concatenated results, in order.
     """
+    chunks = list(_chunks(items))
+    if len(chunks) == 1:
+        return list(await call(chunks[0]))
     semaphore = DeferredSemaphore(concurrency)
     results = await gatherResults(
-        [semaphore.run(call, chunk) for chunk in _chunks(items)], consumeErrors=True)
+        [semaphore.run(call, chunk) for chunk in chunks], consumeErrors=True)
     return [item for result in results for item in result]
 
 
@@ -245,19 +276,18 @@ async def readTags(driver: IStorageDriver, tags: dict[str, dict[str, float]],
 
 async def readBlobs(driver: IStorageDriver, concurrency: int = 16) -> set[Digest]:
     """
-    List C{blobs/}, its C{<alg>/<xx>} directories C{concurrency} at a time.
+    List C{blobs/}, its C{<alg>/<xx>} directories in batches (L{listAll}).
 
     @return: the digest of every blob stored.
     """
-    directories = [prefix for algorithm in await _orEmpty(driver.list, paths.BLOBS)
-                   for prefix in await _orEmpty(driver.list, algorithm)]
-    semaphore = DeferredSemaphore(concurrency)
-    listed = await gatherResults([semaphore.run(_orEmpty, driver.list, directory)
-                                  for directory in directories], consumeErrors=True)
+    algorithms = (await listAll(driver, [paths.BLOBS], concurrency))[0]
+    directories = [prefix for prefixes in await listAll(driver, algorithms, concurrency)
+                   for prefix in prefixes]
     blobs = set()
-    for children in listed:
+    start = len(paths.BLOBS) + 1
+    for children in await listAll(driver, directories, concurrency):
         for child in children:
-            parts = child[len(paths.BLOBS) + 1:].split("/")
+            parts = child[start:].split("/")
             digest = _digest(parts[0], parts[2])
             if digest is not None:
                 blobs.add(digest)

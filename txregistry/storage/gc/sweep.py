@@ -6,6 +6,7 @@ so that a reader who still finds a link finds the data it names.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from contextlib import AsyncExitStack
 from dataclasses import dataclass
 
 from twisted.logger import Logger
@@ -13,10 +14,8 @@ from twisted.logger import Logger
 from txregistry.digest import Digest
 from txregistry.interfaces import IStorageDriver
 from txregistry.storage import paths
-from txregistry.storage.driver.errors import PathNotFound
 from txregistry.storage.gc.hooks import InFlightHook
 from txregistry.storage.gc.inventory import Inventory
-from txregistry.storage.links import deleteIfPresent
 
 log = Logger()
 
@@ -62,57 +61,56 @@ def selectBlobs(inventory: Inventory, marked: set[Digest],
     return candidates, spared
 
 
-async def deleteManifest(driver: IStorageDriver, repository: str, digest: Digest,
-                         subject: Digest | None, tags: Iterable[str]) -> None:
+def manifestPaths(repository: str, digest: Digest, subject: Digest | None,
+                  tags: Iterable[str]) -> list[str]:
     """
-    Delete a manifest from a repository as
-    L{txregistry.storage.manifests.ManifestStore.delete} does: its revision,
-    its referrers index entry, the tags naming it.
+    @return: what deleting a manifest from a repository deletes, in order,
+        as L{txregistry.storage.manifests.ManifestStore.delete} does: its
+        revision, its referrers index entry, the tags naming it.
     """
-    await deleteIfPresent(driver, paths.manifestRevision(repository, digest))
+    found = [paths.manifestRevision(repository, digest)]
     if subject is not None:
-        await deleteIfPresent(driver, paths.referrer(repository, subject, digest))
-    for tag in tags:
-        await deleteIfPresent(driver, paths.tag(repository, tag))
+        found.append(paths.referrer(repository, subject, digest))
+    return found + [paths.tag(repository, tag) for tag in tags]
 
 
-async def sweepBlob(driver: IStorageDriver, candidate: Candidate, cutoff: float, *,
-                    dryRun: bool, inflight: InFlightHook | None,
-                    forget: Callable[[Digest], None] | None) -> int | None:
+async def sweepBlobs(driver: IStorageDriver, candidates: list[Candidate], cutoff: float, *,
+                     dryRun: bool, inflight: InFlightHook | None,
+                     forget: Callable[[Digest], None] | None) -> list[int | None]:
     """
-    Delete a candidate blob: its C{_layers} links, then its data, then
-    forget it in the caches of this process.
+    Delete candidate blobs, a batch in a few storage calls: their data
+    stat-ed, then (guarded by L{InFlightHook.deleting}, the whole batch's
+    guards entered together) every C{_layers} link naming them, then their
+    data; then forget them in the caches of this process.
 
-    Its data is stat-ed first, right before the delete: a blob written
+    Their data is stat-ed first, right before the deletes: a blob written
     since C{cutoff} (pushed again meanwhile, or uploaded within the grace
     period) or gone is left alone, and so is a blob a request of this
     process has pinned.
 
-    @return: its size if it was deleted (or, in a dry run, would be), else
-        L{None}.
+    @return: for each candidate, its size if it was deleted (or, in a dry
+        run, would be), else L{None}.
     """
-    try:
-        info = await driver.stat(paths.blobData(candidate.digest))
-    except PathNotFound:
-        return None
-    if info.modTime >= cutoff:
-        return None
+    infos = await driver.stats([paths.blobData(candidate.digest) for candidate in candidates])
+    sizes = [None if info is None or info.modTime >= cutoff else info.size for info in infos]
     if dryRun:
-        return info.size
-    if inflight is None:
-        await _delete(driver, candidate)
-    else:
-        async with inflight.deleting(candidate.digest) as allowed:
-            if not allowed:
-                return None
-            await _delete(driver, candidate)
+        return sizes
+    async with AsyncExitStack() as guards:
+        if inflight is not None:
+            for i, candidate in enumerate(candidates):
+                if sizes[i] is not None and not await guards.enter_async_context(
+                        inflight.deleting(candidate.digest)):
+                    sizes[i] = None
+        doomed = [candidate for candidate, size in zip(candidates, sizes, strict=True)
+                  if size is not None]
+        links = [paths.layerLink(repository, candidate.digest).rsplit("/", 1)[0]
+                 for candidate in doomed for repository in candidate.linkedBy]
+        if links:
+            await driver.deleteAll(links)
+        if doomed:
+            await driver.deleteAll([paths.blobDirectory(candidate.digest)
+                                    for candidate in doomed])
     if forget is not None:
-        forget(candidate.digest)
-    return info.size
-
-
-async def _delete(driver: IStorageDriver, candidate: Candidate) -> None:
-    for repository in candidate.linkedBy:
-        link = paths.layerLink(repository, candidate.digest)
-        await deleteIfPresent(driver, link.rsplit("/", 1)[0])
-    await deleteIfPresent(driver, paths.blobDirectory(candidate.digest))
+        for candidate in doomed:
+            forget(candidate.digest)
+    return sizes
