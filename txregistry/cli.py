@@ -3,7 +3,7 @@ The C{txregistry} command: operations on a registry's configuration and
 storage, one subcommand each (the modules of L{txregistry.commands}).
 
 The configuration is loaded and checked as C{twistd registry} loads it at
-start (L{txregistry.tap.loadConfiguration}), C{REGISTRY_*} overrides
+start (L{txregistry.configuration.loadConfiguration}), C{REGISTRY_*} overrides
 included; an error is printed as the one line C{twistd} prints, with exit
 status 1.  The storage commands run under a reactor (L{task.react}), on the
 configured driver, with the services it needs (thread pools) running.
@@ -15,23 +15,21 @@ import argparse
 import os
 import sys
 from collections.abc import Callable, Coroutine, Mapping
-from importlib.metadata import PackageNotFoundError, version
 from typing import IO, Any, NoReturn
 
 from twisted.internet import task
 from twisted.internet.defer import Deferred, maybeDeferred
 
-from txregistry.commands import checkconfig
 from txregistry.commands.du import du
 from txregistry.commands.garbagecollect import garbageCollect
 from txregistry.commands.purgeuploads import purgeUploads
 from txregistry.config.units import parse_duration
+from txregistry.configuration import loadConfiguration
 from txregistry.interfaces import IStorageDriver
 from txregistry.startup import PREFIX, StartupError
 from txregistry.storage.driver.errors import StorageDriverError
 from txregistry.storage.driver.factory import makeDriver
 from txregistry.storage.gc.retention import RetentionPolicy
-from txregistry.tap import loadConfiguration
 
 #: Runs a job under a reactor: calls it with the reactor and exits with the
 #: status it fires with (L{runUnderReactor}); tests pass one returning the
@@ -47,6 +45,7 @@ def packageVersion() -> str:
     """
     @return: the installed version of txregistry.
     """
+    from importlib.metadata import PackageNotFoundError, version
     try:
         return version("txregistry")
     except PackageNotFoundError:
@@ -163,6 +162,7 @@ def main(argv: list[str] | None = None, stdout: IO[str] | None = None,
         err.write(f"{PREFIX}{e}\n")
         return 1
     if args.command == "check-config":
+        from txregistry.commands import checkconfig
         out.write(checkconfig.render(config))
         return 0
     job: StorageJob

@@ -17,7 +17,7 @@ from twisted.logger import Logger
 
 from txregistry.api.app import RegistryApp
 from txregistry.api.uploadstate import UploadStateSigner
-from txregistry.auth.factory import checkAuth, makeAccessController
+from txregistry.auth.factory import makeAccessController
 from txregistry.config import Configuration
 from txregistry.config.listen import listen_endpoint
 from txregistry.config.model import DebugConfig
@@ -43,8 +43,7 @@ from txregistry.storage.purge import (
     UploadPurgerService,
 )
 from txregistry.storage.registry import Registry
-from txregistry.tls.listeners import EndpointMaker, build_listeners, check_endpoints
-from txregistry.tls.options import check_config
+from txregistry.tls.listeners import EndpointMaker, build_listeners
 from txregistry.tls.reload import SIGHUPReloadService, SignalInstaller
 from txregistry.urlpolicy import URLPolicy
 from txregistry.workers import (
@@ -57,25 +56,6 @@ from txregistry.workers.figures import FiguresService, WorkerFigures
 from txregistry.workers.supervisor import STOP_TIMEOUT
 
 log = Logger()
-
-
-def checkConfiguration(config: Configuration) -> None:
-    """
-    Check what parsing the configuration cannot, each check in the
-    subsystem that owns it: that the certificates of C{http.tls} and the
-    files of C{auth} load, and that every listener can be built.  The
-    configuration is checked so when it is loaded at start
-    (L{txregistry.tap}), so that such a mistake fails the start with its
-    key's path.
-
-    @param config: a parsed configuration.
-    @raise txregistry.config.ConfigError: naming the key at fault.
-    """
-    tls = config.http.tls
-    if tls is not None and tls.letsencrypt is None:
-        check_config(tls, config.http.http2_disabled)
-    check_endpoints(config.http)
-    checkAuth(config.auth)
 
 
 def makeService(

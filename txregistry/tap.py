@@ -14,7 +14,8 @@ from twisted.python import usage
 
 from txregistry import logging as registry_logging
 from txregistry import service
-from txregistry.config import ConfigError, load_config
+from txregistry.config import ConfigError
+from txregistry.configuration import loadConfiguration
 from txregistry.startup import StartupError, reportStartupErrors
 
 
@@ -76,26 +77,6 @@ class Options(usage.Options):
         config = self["configuration"] = loadConfiguration(self["config"], os.environ)
         if twistd is not None:
             registry_logging.installForTwistd(config, twistd)
-
-
-def loadConfiguration(path: str | None, environ: Any) -> Any:
-    """
-    Load the configuration, turning its errors into start-up errors.
-
-    @param path: the configuration file, or L{None} for the embedded default.
-    @param environ: the environment holding C{REGISTRY_*} overrides.
-    @return: the L{txregistry.config.Configuration}.
-    @raise StartupError: if the configuration cannot be loaded; the message
-        is the L{txregistry.config.ConfigError}'s, naming the key (or the
-        file, for one that cannot be read or parsed).
-    """
-    try:
-        return load_config(path, environ, check=service.checkConfiguration)
-    except ConfigError as e:
-        if not e.keys:
-            raise StartupError(e.reason) from None
-        where = path if path is not None else "<default configuration>"
-        raise StartupError(f"invalid configuration {where}: {e}") from None
 
 
 def makeService(options: Options, reactor: Any = None) -> MultiService:

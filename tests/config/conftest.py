@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from txregistry.config import Configuration, load_config
-from txregistry.service import checkConfiguration
+from txregistry.configuration import checkConfiguration
 
 Loader = Callable[..., Configuration]
 
@@ -41,6 +41,6 @@ def start(tmp_path: Path) -> Loader:
     """
     Like L{load}, but loading as C{twistd registry} does at start: the
     subsystems then check the files and endpoints the configuration names
-    (L{txregistry.service.checkConfiguration}).
+    (L{txregistry.configuration.checkConfiguration}).
     """
     return _loader(tmp_path, checked=True)

@@ -18,7 +18,7 @@ from txregistry.auth.htpasswd import HtpasswdAccessController
 from txregistry.auth.silly import SillyAccessController
 from txregistry.auth.token import DEFAULT_ALGORITHMS, TokenAccessController
 from txregistry.config import ConfigError, Configuration, load_config
-from txregistry.service import checkConfiguration
+from txregistry.configuration import checkConfiguration
 
 MINIMAL = "version: 0.1\nstorage:\n  inmemory:\n"
 

@@ -74,7 +74,7 @@ def load_config(
         process's working directory by default.
     @param check: called with the parsed configuration to check what
         parsing cannot (that the files it names load, that its endpoints
-        can be built: L{txregistry.service.checkConfiguration}); raises a
+        can be built: L{txregistry.configuration.checkConfiguration}); raises a
         L{ConfigError}, which gets the same note on the environment as the
         parser's own.
     @return: the configuration.

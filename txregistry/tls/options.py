@@ -418,7 +418,7 @@ def check_config(tls: TLSConfig, http2_disabled: bool) -> None:
     """
     Check, without logging, that C{http.tls} can be served: its names are
     known, its files are read and its contexts built, then dropped.  Run as
-    the registry starts (L{txregistry.service.checkConfiguration}), so that
+    the registry starts (L{txregistry.configuration.checkConfiguration}), so that
     a bad value or file fails the start with its key's path.
 
     @raise ConfigError: naming the key at fault.

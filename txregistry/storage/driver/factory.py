@@ -17,16 +17,6 @@ from twisted.python.threadpool import ThreadPool
 from txregistry.cache import CountedLookups
 from txregistry.interfaces import IStorageDriver
 from txregistry.storage.driver.base import CallObserver, CheckedDriver
-from txregistry.storage.driver.filesystem import FilesystemDriver
-from txregistry.storage.driver.inmemory import InMemoryDriver
-from txregistry.storage.driver.uploadmemory import UploadMemory
-from txregistry.storage.driver.watched import (
-    Inotify,
-    WatchedDriver,
-    WatchedFiles,
-    WatchService,
-    defaultCapacity,
-)
 
 #: Threads for the filesystem driver's small reads (see FilesystemDriver).
 METADATA_THREADS = 4
@@ -103,9 +93,20 @@ def makeDriver(storage: Any, reactor: Any, observer: CallObserver | None = None,
     @raise ValueError: if the driver is unknown, or the root directory
         cannot be created.
     """
+    # Each driver's modules are imported when it is configured.
     if storage.driver == "inmemory":
+        from txregistry.storage.driver.inmemory import InMemoryDriver
         return StorageDriverSetup(CheckedDriver(InMemoryDriver(), observer, reactor))
     if storage.driver == "filesystem":
+        from txregistry.storage.driver.filesystem import FilesystemDriver
+        from txregistry.storage.driver.uploadmemory import UploadMemory
+        from txregistry.storage.driver.watched import (
+            Inotify,
+            WatchedDriver,
+            WatchedFiles,
+            WatchService,
+            defaultCapacity,
+        )
         config = storage.filesystem
         _makeRoot(config.rootdirectory)
         pool = ThreadPool(minthreads=0, maxthreads=config.maxthreads,
