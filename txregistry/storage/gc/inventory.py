@@ -94,19 +94,35 @@ class Inventory:
     blobs: set[Digest]
 
 
-def _digest(algorithm: str, hex: str) -> Digest | None:
+class Digests:
     """
-    @return: the digest named by the path components C{algorithm} and
-        C{hex} (parsed without L{Digest.parse}'s cache, which so many
-        distinct digests would only churn), or L{None} if they name none.
+    Digests read from paths and manifests, each made once: the same layer
+    is named by many repositories' links and manifests, and a lookup costs
+    less than checking and building it again.  One lives for one reading of
+    the storage (not L{Digest.parse}'s cache, which so many distinct digests
+    would only churn).
     """
-    if HEX_LENGTHS.get(algorithm) != len(hex) or not HEX.fullmatch(hex):
-        return None
-    return Digest(algorithm, hex)
+
+    def __init__(self) -> None:
+        self._known: dict[str, Digest] = {}
+
+    def __call__(self, algorithm: str, hex: str) -> Digest | None:
+        """
+        @return: the digest named by C{algorithm} and C{hex} (path
+            components, or the halves of a descriptor's digest), or L{None}
+            if they name none.
+        """
+        known = self._known.get(hex)
+        if known is not None and known.algorithm == algorithm:
+            return known
+        if HEX_LENGTHS.get(algorithm) != len(hex) or not HEX.fullmatch(hex):
+            return None
+        digest = self._known[hex] = Digest(algorithm, hex)
+        return digest
 
 
 async def readLinks(driver: IStorageDriver, concurrency: int = 16,
-                    times: bool = False) -> tuple[
+                    times: bool = False, digests: Digests | None = None) -> tuple[
         dict[str, RepositoryInventory], dict[str, dict[str, float]]]:
     """
     Read the C{_layers} and C{_manifests/revisions} links of every
@@ -122,13 +138,14 @@ async def readLinks(driver: IStorageDriver, concurrency: int = 16,
         C{current} links' modification times.
     """
     names = await _repositoryNames(driver, concurrency)
+    digests = digests or Digests()
     if times:
         semaphore = DeferredSemaphore(concurrency)
         found = await gatherResults(
-            [semaphore.run(_walkRepository, driver, name) for name in names],
+            [semaphore.run(_walkRepository, driver, name, digests) for name in names],
             consumeErrors=True)
     else:
-        found = await _listRepositories(driver, names, concurrency)
+        found = await _listRepositories(driver, names, concurrency, digests)
     return ({repository.name: repository for repository, _ in found},
             {repository.name: tags for repository, tags in found if tags})
 
@@ -171,8 +188,8 @@ async def _repositoryNames(driver: IStorageDriver, concurrency: int) -> list[str
     return sorted(names)
 
 
-async def _listRepositories(driver: IStorageDriver, names: list[str], concurrency: int
-                            ) -> list[tuple[RepositoryInventory, dict[str, float]]]:
+async def _listRepositories(driver: IStorageDriver, names: list[str], concurrency: int,
+                            digests: Digests) -> list[tuple[RepositoryInventory, dict[str, float]]]:
     """
     @return: each repository with its revisions and layer links (read by
         listing the directories of their digests, with the time 0), and its
@@ -189,7 +206,7 @@ async def _listRepositories(driver: IStorageDriver, names: list[str], concurrenc
     for (i, algorithm), children in zip(algorithms, below, strict=True):
         name, found = _base(algorithm), links[i]
         for child in children:
-            digest = _digest(name, _base(child))
+            digest = digests(name, _base(child))
             if digest is not None:
                 found[digest] = 0.0
     return [(RepositoryInventory(name, revisions=links[3 * n], layers=links[3 * n + 1]),
@@ -197,11 +214,11 @@ async def _listRepositories(driver: IStorageDriver, names: list[str], concurrenc
             for n, name in enumerate(names)]
 
 
-async def _walkRepository(driver: IStorageDriver,
-                          name: str) -> tuple[RepositoryInventory, dict[str, float]]:
+async def _walkRepository(driver: IStorageDriver, name: str,
+                          digests: Digests) -> tuple[RepositoryInventory, dict[str, float]]:
     repository = RepositoryInventory(
-        name, revisions=await _walkLinks(driver, f"{paths.manifests(name)}/revisions"),
-        layers=await _walkLinks(driver, f"{paths.repository(name)}/_layers"))
+        name, revisions=await _walkLinks(driver, f"{paths.manifests(name)}/revisions", digests),
+        layers=await _walkLinks(driver, f"{paths.repository(name)}/_layers", digests))
     directory = paths.tags(name)
     tags: dict[str, float] = {}
     for info in await _orEmpty(driver.walk, directory):
@@ -211,7 +228,8 @@ async def _walkRepository(driver: IStorageDriver,
     return repository, tags
 
 
-async def _walkLinks(driver: IStorageDriver, directory: str) -> dict[Digest, float]:
+async def _walkLinks(driver: IStorageDriver, directory: str,
+                     digests: Digests) -> dict[Digest, float]:
     """
     @return: the digests of the C{<alg>/<hex>/link} files below
         C{directory}, with their times.
@@ -220,7 +238,7 @@ async def _walkLinks(driver: IStorageDriver, directory: str) -> dict[Digest, flo
     for info in await _orEmpty(driver.walk, directory):
         parts = info.path[len(directory) + 1:].split("/")
         if len(parts) == 3 and parts[2] == "link" and not info.isDir:
-            digest = _digest(parts[0], parts[1])
+            digest = digests(parts[0], parts[1])
             if digest is not None:
                 links[digest] = info.modTime
     return links
@@ -274,7 +292,8 @@ async def readTags(driver: IStorageDriver, tags: dict[str, dict[str, float]],
     return found
 
 
-async def readBlobs(driver: IStorageDriver, concurrency: int = 16) -> set[Digest]:
+async def readBlobs(driver: IStorageDriver, concurrency: int = 16,
+                    digests: Digests | None = None) -> set[Digest]:
     """
     List C{blobs/}, its C{<alg>/<xx>} directories in batches (L{listAll}).
 
@@ -284,11 +303,12 @@ async def readBlobs(driver: IStorageDriver, concurrency: int = 16) -> set[Digest
     directories = [prefix for prefixes in await listAll(driver, algorithms, concurrency)
                    for prefix in prefixes]
     blobs = set()
+    digests = digests or Digests()
     start = len(paths.BLOBS) + 1
     for children in await listAll(driver, directories, concurrency):
         for child in children:
             parts = child[start:].split("/")
-            digest = _digest(parts[0], parts[2])
+            digest = digests(parts[0], parts[2])
             if digest is not None:
                 blobs.add(digest)
     return blobs
@@ -305,7 +325,7 @@ async def _orEmpty(call: Callable[[str], Deferred[list[T]]], directory: str) -> 
         return []
 
 
-def references(digest: Digest, payload: bytes) -> References:
+def references(digest: Digest, payload: bytes, digests: Digests | None = None) -> References:
     """
     @return: what the manifest C{payload} refers to: the fields of an
         image manifest or an index (the registry checked the rest when it
@@ -313,20 +333,21 @@ def references(digest: Digest, payload: bytes) -> References:
         a malformed one), every digest it names under a C{digest} or
         C{blobSum} key, so that nothing it may need is collected.
     """
+    digests = digests or Digests()
     try:
         body = json.loads(payload)
     except (ValueError, RecursionError):
         body = None
-    found = _shaped(body)
+    found = _shaped(body, digests)
     if found is not None:
         return found
     log.info("manifest {digest} not understood: keeping every digest it names",
              digest=str(digest))
-    named = tuple(_namedDigests(body))
+    named = tuple(_namedDigests(body, digests))
     return References(named, named, None, parsed=False)
 
 
-def _shaped(body: Any) -> References | None:
+def _shaped(body: Any, digests: Digests) -> References | None:
     """
     @return: the references of a schema 2 image manifest or index, or
         L{None} if C{body} is not one.
@@ -337,29 +358,29 @@ def _shaped(body: Any) -> References | None:
     if config is not None:
         if not isinstance(layers, list) or children is not None:
             return None
-        blobs = [_named(descriptor) for descriptor in [config, *layers]]
+        blobs = [_named(descriptor, digests) for descriptor in [config, *layers]]
         named: list[Digest | None] = []
     elif isinstance(children, list) and layers is None:
-        blobs, named = [], [_named(descriptor) for descriptor in children]
+        blobs, named = [], [_named(descriptor, digests) for descriptor in children]
     else:
         return None
-    subject = None if body.get("subject") is None else _named(body["subject"])
+    subject = None if body.get("subject") is None else _named(body["subject"], digests)
     if None in blobs or None in named or (subject is None and body.get("subject") is not None):
         return None
     return References(tuple(blobs), tuple(named), subject)  # type: ignore[arg-type]
 
 
-def _named(descriptor: Any) -> Digest | None:
+def _named(descriptor: Any, digests: Digests) -> Digest | None:
     """
     @return: the digest of a descriptor, or L{None} if it names none.
     """
     if not isinstance(descriptor, dict) or not isinstance(descriptor.get("digest"), str):
         return None
     algorithm, _, hex = descriptor["digest"].partition(":")
-    return _digest(algorithm, hex)
+    return digests(algorithm, hex)
 
 
-def _namedDigests(body: Any) -> Iterator[Digest]:
+def _namedDigests(body: Any, digests: Digests) -> Iterator[Digest]:
     pending: list[Any] = [body]
     while pending:
         value = pending.pop()
@@ -367,7 +388,7 @@ def _namedDigests(body: Any) -> Iterator[Digest]:
             for key, item in value.items():
                 if key in ("digest", "blobSum") and isinstance(item, str):
                     algorithm, _, hex = item.partition(":")
-                    digest = _digest(algorithm, hex)
+                    digest = digests(algorithm, hex)
                     if digest is not None:
                         yield digest
                 else:
@@ -376,23 +397,24 @@ def _namedDigests(body: Any) -> Iterator[Digest]:
             pending.extend(value)
 
 
-async def readManifests(driver: IStorageDriver, digests: Iterable[Digest],
+async def readManifests(driver: IStorageDriver, wanted: Iterable[Digest],
                         known: dict[Digest, References | None],
-                        concurrency: int) -> None:
+                        concurrency: int, digests: Digests | None = None) -> None:
     """
     Read and parse the manifests C{digests} not in C{known}, and the
     children of those (indexes may list manifests of other repositories),
     adding them to C{known}.
     """
-    wanted = sorted({digest for digest in digests if digest not in known})
+    wanted = list({digest for digest in wanted if digest not in known})
+    digests = digests or Digests()
     while wanted:
         async def read(batch: list[Digest]) -> list[bytes | None]:
             return list(await driver.getContents([paths.blobData(d) for d in batch]))
 
         contents: list[bytes | None] = await inBatches(wanted, read, concurrency)
         for digest, payload in zip(wanted, contents, strict=True):
-            known[digest] = None if payload is None else references(digest, payload)
-        wanted = sorted({child for digest in wanted
+            known[digest] = None if payload is None else references(digest, payload, digests)
+        wanted = list({child for digest in wanted
                          for child in (known[digest] or References()).children
                          if child not in known})
 
@@ -404,11 +426,13 @@ async def readInventory(driver: IStorageDriver, concurrency: int = 16,
 
     @param times: whether the links' times are wanted (see L{readLinks}).
     """
-    blobs = Deferred.fromCoroutine(readBlobs(driver, concurrency))
-    repositories, tagNames = await readLinks(driver, concurrency, times)
+    digests = Digests()
+    blobs = Deferred.fromCoroutine(readBlobs(driver, concurrency, digests))
+    repositories, tagNames = await readLinks(driver, concurrency, times, digests)
     for name, tags in (await readTags(driver, tagNames, concurrency)).items():
         repositories[name].tags = tags
     manifests: dict[Digest, References | None] = {}
     await readManifests(driver, (digest for repository in repositories.values()
-                                 for digest in repository.revisions), manifests, concurrency)
+                                 for digest in repository.revisions), manifests, concurrency,
+                        digests)
     return Inventory(repositories, manifests, await blobs)
