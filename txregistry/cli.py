@@ -36,6 +36,10 @@ from txregistry.storage.gc.retention import RetentionPolicy
 #: L{Deferred}.
 Runner = Callable[[Callable[[Any], "Deferred[int]"]], Any]
 
+#: Seconds a thread runs before another may take the interpreter, in the
+#: storage commands (L{runUnderReactor}).
+SWITCH_INTERVAL = 0.0005
+
 #: A storage command: given the reactor and the driver, prints its report
 #: and returns the exit status.
 StorageJob = Callable[[Any, IStorageDriver], Coroutine[Any, Any, int]]
@@ -107,6 +111,11 @@ def runUnderReactor(job: Callable[[Any], Deferred[int]]) -> NoReturn:
     def exitWith(status: int) -> None:
         if status:
             raise SystemExit(status)
+
+    # The storage commands hand many small jobs between the reactor and the
+    # driver's threads: with the default 5 ms, the reactor waits that long
+    # for the interpreter each time a busy thread holds it.
+    sys.setswitchinterval(SWITCH_INTERVAL)
 
     task.react(lambda reactor: job(reactor).addCallback(exitWith))
     raise AssertionError("react returned")  # pragma: no cover

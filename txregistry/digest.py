@@ -58,6 +58,12 @@ class Digest:
     def __str__(self) -> str:
         return f"{self.algorithm}:{self.hex}"
 
+    def __hash__(self) -> int:
+        # The hex alone tells digests apart (their algorithms' lengths
+        # differ), and hashing it, cached in the string, is cheaper than
+        # hashing a tuple of both: digests key many sets and mappings.
+        return hash(self.hex)
+
 
 # Digests are parsed on every pull (links, paths): the last ones are kept.
 @lru_cache(maxsize=4096)

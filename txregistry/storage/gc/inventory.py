@@ -105,6 +105,7 @@ class Digests:
 
     def __init__(self) -> None:
         self._known: dict[str, Digest] = {}
+        self._named: dict[str, Digest] = {}
 
     def __call__(self, algorithm: str, hex: str) -> Digest | None:
         """
@@ -118,6 +119,19 @@ class Digests:
         if HEX_LENGTHS.get(algorithm) != len(hex) or not HEX.fullmatch(hex):
             return None
         digest = self._known[hex] = Digest(algorithm, hex)
+        return digest
+
+    def named(self, text: str) -> Digest | None:
+        """
+        @return: the digest C{text} (C{algorithm:hex}) names, or L{None}
+            if it names none.
+        """
+        digest = self._named.get(text)
+        if digest is None:
+            algorithm, _, hex = text.partition(":")
+            digest = self(algorithm, hex)
+            if digest is not None:
+                self._named[text] = digest
         return digest
 
 
@@ -374,10 +388,10 @@ def _named(descriptor: Any, digests: Digests) -> Digest | None:
     """
     @return: the digest of a descriptor, or L{None} if it names none.
     """
-    if not isinstance(descriptor, dict) or not isinstance(descriptor.get("digest"), str):
+    if not isinstance(descriptor, dict):
         return None
-    algorithm, _, hex = descriptor["digest"].partition(":")
-    return digests(algorithm, hex)
+    text = descriptor.get("digest")
+    return digests.named(text) if isinstance(text, str) else None
 
 
 def _namedDigests(body: Any, digests: Digests) -> Iterator[Digest]:
@@ -387,8 +401,7 @@ def _namedDigests(body: Any, digests: Digests) -> Iterator[Digest]:
         if isinstance(value, dict):
             for key, item in value.items():
                 if key in ("digest", "blobSum") and isinstance(item, str):
-                    algorithm, _, hex = item.partition(":")
-                    digest = digests(algorithm, hex)
+                    digest = digests.named(item)
                     if digest is not None:
                         yield digest
                 else:
