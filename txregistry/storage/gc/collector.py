@@ -83,6 +83,7 @@ from txregistry.storage.gc.inventory import (
     RepositoryInventory,
     inBatches,
     readInventory,
+    readLayers,
     readLinks,
     readManifests,
 )
@@ -214,9 +215,10 @@ class GarbageCollector:
         """
         start = self.clock.seconds()
         cutoff = start - self.graceperiod
+        times = self.graceperiod > 0 or self.retention is not None
         inventory = await readInventory(
-            self.driver, self.concurrency,
-            times=self.graceperiod > 0 or self.retention is not None)
+            self.driver, self.concurrency, times=times,
+            tags=deleteUntagged or self.retention is not None)
         if self.retention is not None:
             pulls = await readPulls(self.driver, list(inventory.repositories), self.concurrency)
             for name, pulled in pulls.items():
@@ -238,6 +240,9 @@ class GarbageCollector:
             for repository, digest in spared:
                 forced.setdefault(repository, set()).add(digest)
             marks = marking()
+        if not times:
+            await readLayers(self.driver, inventory.repositories.values(),
+                             inventory.blobs - marks.blobs, self.concurrency)
         candidates, young = selectBlobs(inventory, marks.blobs, cutoff)
         report.skipped += young
         swept = await self._sweep(candidates, cutoff, dryRun)

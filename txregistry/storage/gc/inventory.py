@@ -8,7 +8,10 @@ C{blobs/}, and the manifests, read and parsed in batches (C{getContents}).
 The links' times matter only to a collector with a grace period or a
 retention policy: it walks the link directories (C{walk} gives every
 link's time in one call).  Without (offline), listing the directories of
-the digests is enough, which reads a fraction of the directories.  Blobs
+the digests is enough, which reads a fraction of the directories; the
+C{_layers} links are then listed only once the collector knows which
+blobs it may delete (L{readLayers}), and the tags only if it deletes
+untagged manifests.  Blobs
 are listed, never stat-ed here: only the few the sweep would delete are,
 right before it does (L{txregistry.storage.gc.sweep}).
 """
@@ -16,7 +19,7 @@ right before it does (L{txregistry.storage.gc.sweep}).
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Set
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -136,20 +139,23 @@ class Digests:
 
 
 async def readLinks(driver: IStorageDriver, concurrency: int = 16,
-                    times: bool = False, digests: Digests | None = None) -> tuple[
+                    times: bool = False, digests: Digests | None = None,
+                    tags: bool = True) -> tuple[
         dict[str, RepositoryInventory], dict[str, dict[str, float]]]:
     """
-    Read the C{_layers} and C{_manifests/revisions} links of every
-    repository (not the index links of its tags, which the collector never
-    needs).
+    Read the C{_manifests/revisions} links of every repository, the names
+    of its tags (not their index links, which the collector never needs)
+    and, with their times, its C{_layers} links.
 
     @param times: whether the links' times are wanted: the link
         directories of each repository are walked then, C{concurrency}
         repositories at a time; else only the directories of digests are
-        listed, every repository's at once, in batches (L{listAll}).
-    @return: every repository with its revisions and layer links (its
-        C{tags} still empty), and the tags of each, to be read, with their
-        C{current} links' modification times.
+        listed, every repository's at once, in batches (L{listAll}), and
+        the C{_layers} links are left to L{readLayers}.
+    @param tags: whether the tags are wanted (without times).
+    @return: every repository with its revisions and, with C{times}, layer
+        links (its C{tags} still empty), and the tags of each, to be read,
+        with their C{current} links' modification times.
     """
     names = await _repositoryNames(driver, concurrency)
     digests = digests or Digests()
@@ -159,9 +165,33 @@ async def readLinks(driver: IStorageDriver, concurrency: int = 16,
             [semaphore.run(_walkRepository, driver, name, digests) for name in names],
             consumeErrors=True)
     else:
-        found = await _listRepositories(driver, names, concurrency, digests)
+        found = await _listRepositories(driver, names, concurrency, digests, tags)
     return ({repository.name: repository for repository, _ in found},
             {repository.name: tags for repository, tags in found if tags})
+
+
+async def readLayers(driver: IStorageDriver, repositories: Iterable[RepositoryInventory],
+                     wanted: Set[Digest], concurrency: int = 16) -> None:
+    """
+    Add to each repository's C{layers} (with the time 0) those of the
+    C{wanted} blobs its C{_layers} links name: the links of a collector
+    that reads no times (L{readLinks}), which only needs those of the blobs
+    it may delete, and so makes no digest of the others.
+    """
+    byHex = {digest.hex: digest for digest in wanted}
+    if not byHex:
+        return
+    found = list(repositories)
+    listed = await listAll(driver, [f"{paths.repository(repository.name)}/_layers"
+                                    for repository in found], concurrency)
+    algorithms = [(i, algorithm) for i, children in enumerate(listed) for algorithm in children]
+    below = await listAll(driver, [algorithm for _, algorithm in algorithms], concurrency)
+    for (i, algorithm), children in zip(algorithms, below, strict=True):
+        name, start, layers = _base(algorithm), len(algorithm) + 1, found[i].layers
+        for child in children:
+            digest = byHex.get(child[start:])
+            if digest is not None and digest.algorithm == name:
+                layers[digest] = 0.0
 
 
 def _base(path: str) -> str:
@@ -203,28 +233,30 @@ async def _repositoryNames(driver: IStorageDriver, concurrency: int) -> list[str
 
 
 async def _listRepositories(driver: IStorageDriver, names: list[str], concurrency: int,
-                            digests: Digests) -> list[tuple[RepositoryInventory, dict[str, float]]]:
+                            digests: Digests, tags: bool
+                            ) -> list[tuple[RepositoryInventory, dict[str, float]]]:
     """
-    @return: each repository with its revisions and layer links (read by
-        listing the directories of their digests, with the time 0), and its
-        tag names (with the time 0).
+    @return: each repository with its revisions (read by listing the
+        directories of their digests, with the time 0), and its tag names
+        (with the time 0) if C{tags}.
     """
-    tops = [directory for name in names
-            for directory in (f"{paths.manifests(name)}/revisions",
-                              f"{paths.repository(name)}/_layers", paths.tags(name))]
+    tops = [f"{paths.manifests(name)}/revisions" for name in names]
+    if tags:
+        tops += [paths.tags(name) for name in names]
     listed = await listAll(driver, tops, concurrency)
-    algorithms = [(i, algorithm) for i, children in enumerate(listed) if i % 3 != 2
+    algorithms = [(i, algorithm) for i, children in enumerate(listed[:len(names)])
                   for algorithm in children]
     below = await listAll(driver, [algorithm for _, algorithm in algorithms], concurrency)
-    links: list[dict[Digest, float]] = [{} for _ in tops]
+    revisions: list[dict[Digest, float]] = [{} for _ in names]
     for (i, algorithm), children in zip(algorithms, below, strict=True):
-        name, found = _base(algorithm), links[i]
+        name, start, found = _base(algorithm), len(algorithm) + 1, revisions[i]
         for child in children:
-            digest = digests(name, _base(child))
+            digest = digests(name, child[start:])
             if digest is not None:
                 found[digest] = 0.0
-    return [(RepositoryInventory(name, revisions=links[3 * n], layers=links[3 * n + 1]),
-             {_base(child): 0.0 for child in listed[3 * n + 2]})
+    tagNames = listed[len(names):] or [[] for _ in names]
+    return [(RepositoryInventory(name, revisions=revisions[n]),
+             {_base(child): 0.0 for child in tagNames[n]})
             for n, name in enumerate(names)]
 
 
@@ -433,17 +465,20 @@ async def readManifests(driver: IStorageDriver, wanted: Iterable[Digest],
 
 
 async def readInventory(driver: IStorageDriver, concurrency: int = 16,
-                        times: bool = False) -> Inventory:
+                        times: bool = False, tags: bool = True) -> Inventory:
     """
     Read everything the collector decides from, the blobs meanwhile.
 
-    @param times: whether the links' times are wanted (see L{readLinks}).
+    @param times: whether the links' times are wanted (see L{readLinks});
+        without, no C{_layers} link is read (see L{readLayers}).
+    @param tags: whether the tags are wanted (with C{times}, they are read
+        anyway).
     """
     digests = Digests()
     blobs = Deferred.fromCoroutine(readBlobs(driver, concurrency, digests))
-    repositories, tagNames = await readLinks(driver, concurrency, times, digests)
-    for name, tags in (await readTags(driver, tagNames, concurrency)).items():
-        repositories[name].tags = tags
+    repositories, tagNames = await readLinks(driver, concurrency, times, digests, tags)
+    for name, found in (await readTags(driver, tagNames, concurrency)).items():
+        repositories[name].tags = found
     manifests: dict[Digest, References | None] = {}
     await readManifests(driver, (digest for repository in repositories.values()
                                  for digest in repository.revisions), manifests, concurrency,
