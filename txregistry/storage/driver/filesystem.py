@@ -168,38 +168,48 @@ def _readFile(local: str) -> bytes:
         os.close(fd)
 
 
+#: The one file of the usual directories deleted (a blob's, a link's).
+_USUAL = ("data", "link")
+
+
 def _remove(local: str) -> bool:
     """
     Remove a file, or a directory and everything below it.  The usual
-    directory holds files only (a blob's C{data}, a link directory's
-    C{link}): they are unlinked and the directory removed, without
-    L{shutil.rmtree}'s descriptors and checks, which cost more than the
-    calls themselves; deeper ones are left to it.
+    directory holds one file, a blob's C{data} or a C{link}: it is unlinked
+    and the directory removed, two or three calls where listing the
+    directory and L{shutil.rmtree} would make eight or more; any other
+    directory is left to L{shutil.rmtree}.
 
     @return: whether anything was there.
     """
-    try:
-        if not S_ISDIR(os.lstat(local).st_mode):
-            os.unlink(local)
-            return True
-        names = os.listdir(local)
-    except _MISSING:
-        return False
-    for name in names:
+    found = False
+    for name in _USUAL:
         try:
             os.unlink(f"{local}/{name}")
-        except IsADirectoryError:
-            shutil.rmtree(f"{local}/{name}", onerror=_ignoreMissing)
         except FileNotFoundError:
-            pass                # removed meanwhile
+            continue
+        except NotADirectoryError:      # a file
+            return _unlink(local)
+        found = True
+        break
     try:
         os.rmdir(local)
     except FileNotFoundError:
-        pass
+        return found
+    except NotADirectoryError:
+        return _unlink(local)
     except OSError as e:
         if e.errno != errno.ENOTEMPTY:
             raise
-        shutil.rmtree(local, onerror=_ignoreMissing)    # written to meanwhile
+        shutil.rmtree(local, onerror=_ignoreMissing)
+    return True
+
+
+def _unlink(local: str) -> bool:
+    try:
+        os.unlink(local)
+    except _MISSING:
+        return False
     return True
 
 

@@ -447,13 +447,16 @@ class StorageDriverTests:
     @pytest_twisted.ensureDeferred
     async def test_deleteAll(self) -> None:
         """deleteAll removes files and whole trees, telling which paths held something."""
-        for path in ("/t/file", "/t/link/link", "/t/tree/a", "/t/tree/sub/b", "/t/kept/c"):
+        for path in ("/t/file", "/t/link/link", "/t/tree/a", "/t/tree/sub/b", "/t/kept/c",
+                     "/t/blob/data", "/t/blob/link", "/t/blob/more/data"):
             await self.driver.putContent(path, b"x")
         assert await self.driver.deleteAll(
-            ["/t/file", "/t/missing", "/t/link", "/t/tree", "/t/file"]) == [
-            True, False, True, True, False]
+            ["/t/file", "/t/missing", "/t/link", "/t/tree", "/t/file", "/t/blob",
+             "/t/kept/c/below", "/t/missing/below"]) == [
+            True, False, True, True, False, True, False, False]
         assert await self.driver.list("/t") == ["/t/kept"]
-        assert await self.driver.getContents(["/t/link/link", "/t/tree/sub/b"]) == [None, None]
+        assert await self.driver.getContents(["/t/link/link", "/t/tree/sub/b",
+                                              "/t/blob/more/data"]) == [None, None, None]
         assert await self.driver.deleteAll([]) == []
         with pytest.raises(InvalidPath):
             await self.driver.deleteAll(["/t/kept", "/"])
