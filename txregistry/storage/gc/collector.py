@@ -86,6 +86,7 @@ from txregistry.storage.gc.inventory import (
     readLayers,
     readLinks,
     readManifests,
+    readTags,
 )
 from txregistry.storage.gc.mark import Doomed, Marks, keptWith, mark
 from txregistry.storage.gc.sweep import (
@@ -94,7 +95,6 @@ from txregistry.storage.gc.sweep import (
     selectBlobs,
     sweepBlobs,
 )
-from txregistry.storage.links import parseLink
 from txregistry.storage.pulls import readPulls
 
 #: How many repositories' tags one storage call reads again before their
@@ -373,16 +373,11 @@ class GarbageCollector:
         @return: the tags of each repository, read afresh.
         """
         listed = await self.driver.lists([paths.tags(name) for name in names])
-        wanted = [(i, child.rsplit("/", 1)[1]) for i, children in enumerate(listed)
-                  for child in children or ()]
-        links = [paths.tagCurrentLink(names[i], tag) for i, tag in wanted]
-        contents = await self.driver.getContents(links) if links else []
-        found: list[dict[str, Digest]] = [{} for _ in names]
-        for (i, tag), link, content in zip(wanted, links, contents, strict=True):
-            digest = parseLink(content, link)
-            if digest is not None:
-                found[i][tag] = digest
-        return found
+        found = await readTags(self.driver, {
+            name: {child.rsplit("/", 1)[1]: 0.0 for child in children or ()}
+            for name, children in zip(names, listed, strict=True)}, self.concurrency)
+        return [{tag: digest for tag, (digest, _) in found.get(name, {}).items()}
+                for name in names]
 
     async def _sweep(self, candidates: list[Candidate], cutoff: float,
                      dryRun: bool) -> list[int | None]:
